@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify'
 import type { Static, TSchema } from 'typebox'
 import type { AddressString } from './address.js'
 import type { InboundEvent, OutboundMessage, SendResult } from './events.js'
@@ -112,6 +113,8 @@ export interface PluginDefinition<S extends TSchema = TSchema> {
   /** Normalises a network id (bare JID, SIP URI) or throws PARLEY_ERR_ADDRESS_INVALID. */
   normalizeId(id: string): string
   create(ctx: PluginContext, config: Readonly<Static<S>>): Connection
+  /** Extra HTTP routes, registered in the plugin's own encapsulated context under `/v1/networks/<name>/`. */
+  routes?(instance: FastifyInstance, connection: Connection): Promise<void> | void
 }
 
 export function definePlugin<S extends TSchema>(definition: PluginDefinition<S>): PluginDefinition<S> {

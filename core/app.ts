@@ -1,0 +1,177 @@
+import 'reflect-metadata'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { type BotDirectory, loadBots } from './bots/load-bots.js'
+import { FederationAdapter } from './bots/federation-adapter.js'
+import type { ParleyConfig } from './config/schema.js'
+import { parleyError } from './contract/index.js'
+import { installErrorHandling } from './http/error-handler.js'
+import { HealthSchema, healthRoutes } from './http/routes-health.js'
+import { messageRoutes } from './http/routes-messages.js'
+import { networkRoutes } from './http/routes-networks.js'
+import { loadPlugins, startPlugins, stopPlugins } from './loader/load-plugins.js'
+import { NetworkRegistry } from './loader/network-registry.js'
+import { createInboundSink } from './queue/inbound.js'
+import { createOutboundSink, type OutboundSink } from './queue/outbound.js'
+import { Queues } from './queue/queues.js'
+import { Workers } from './queue/workers.js'
+import { openStore, type Store } from './store/store.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: ParleyConfig
+    store: Store
+    queues: Queues
+    networks: NetworkRegistry
+    bots: BotDirectory
+    /** Records and queues an outbound message (REST and bot replies both use it). */
+    outbound: OutboundSink
+  }
+}
+
+export interface BuildOptions {
+  /** Where `plugins/<name>` and `bots/<name>` are resolved; default: the working directory. */
+  rootDir?: string
+  logger?: FastifyServerOptions['logger']
+}
+
+/** Redis must answer within this time at start, or the host refuses to start. */
+const REDIS_READY_TIMEOUT_MS = 10_000
+
+/**
+ * Builds the host without listening: used by core/main.ts and by tests.
+ * The order matters and is spelled out here, in one place:
+ * storage (migrations) -> queues -> networks (loaded, not started) -> bots
+ * -> workers -> routes -> networks started. Shutdown runs the reverse.
+ */
+export async function buildApp(config: ParleyConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const rootDir = options.rootDir ?? process.cwd()
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: config.server.logLevel,
+      redact: { paths: ['*.password', '*.options.password', 'options.*.password', '*.secret'], censor: '[redacted]' },
+    },
+    bodyLimit: config.server.bodyLimit,
+    // Reject unknown fields instead of silently dropping them.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+  })
+  installErrorHandling(app)
+  app.decorate('config', config)
+
+  // 1. Storage: migrations run before anything reads or writes.
+  const store = await openStore({
+    url: config.database.url,
+    sqlitePath: config.database.sqlitePath,
+    schema: config.database.schema,
+    log: app.log,
+  })
+  app.decorate('store', store)
+
+  // 2. Queues: Redis must be reachable, or nothing accepted could be kept.
+  const queues = new Queues({
+    redisUrl: config.redis.url,
+    prefix: config.redis.prefix,
+    attempts: config.queues.attempts,
+    keepCompletedSeconds: config.queues.keepCompletedSeconds,
+  })
+  queues.producer.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection error'))
+  app.decorate('queues', queues)
+  try {
+    await withTimeout(queues.ready(), REDIS_READY_TIMEOUT_MS, `no answer from ${config.redis.url}`)
+  } catch (error) {
+    await store.close()
+    queues.producer.disconnect()
+    throw parleyError('PARLEY_ERR_QUEUE_UNAVAILABLE', (error as Error).message)
+  }
+
+  // 3. Networks: imported and created now, started last (when workers listen).
+  const registry = new NetworkRegistry()
+  registry.on('status', (name, status, previous) => {
+    const level = status.state === 'online' ? 'info' : status.state === 'failed' ? 'error' : 'warn'
+    app.log[level]({ network: name, from: previous.state, to: status.state, reason: status.reason }, 'network status')
+  })
+  app.decorate('networks', registry)
+  const shutdown = new AbortController()
+  const pluginDeps = {
+    rootDir,
+    log: app.log,
+    registry,
+    accept: createInboundSink(queues, app.log),
+    stateFor: (plugin: string) => store.pluginState(plugin),
+    signal: shutdown.signal,
+  }
+  const plugins = await loadPlugins(config.plugins, pluginDeps)
+  for (const { name } of plugins) queues.outboundFor(name)
+
+  // 4. Bots and the adapter that turns their replies into outbound jobs.
+  const bots = await loadBots(config.bots, rootDir, app.log)
+  app.decorate('bots', bots)
+  const outbound = createOutboundSink(store, queues, app.log)
+  app.decorate('outbound', outbound)
+  const adapter = new FederationAdapter({
+    log: app.log,
+    turnTimeoutMs: config.queues.botTurnTimeoutMs,
+    enqueueReply: async (reply) => {
+      await outbound({ ...reply, dedupKey: `reply-${reply.id}` })
+    },
+  })
+
+  // 5. Workers: inbound for this host, outbound for each loaded network.
+  const workers = new Workers({
+    queues,
+    store,
+    registry,
+    bots,
+    adapter,
+    log: app.log,
+    settings: config.queues,
+  })
+  workers.start(plugins.map((p) => p.name))
+
+  // 6. Routes; OpenAPI first so it sees every route.
+  app.addSchema(HealthSchema)
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Parley', version: '0.1.0', description: 'Federation host for instant messaging with bots' },
+    },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(healthRoutes)
+  await app.register(
+    async (v1) => {
+      await v1.register(networkRoutes)
+      await v1.register(messageRoutes)
+      // Each network's own routes live in their own encapsulated context.
+      for (const plugin of plugins) {
+        const routes = plugin.definition.routes
+        if (!routes) continue
+        await v1.register(async (scope) => routes(scope, plugin.connection), { prefix: `/networks/${plugin.name}` })
+      }
+    },
+    { prefix: '/v1' },
+  )
+
+  // Shutdown: stop taking work and drain what is in flight, then close connections and stores.
+  app.addHook('onClose', async () => {
+    shutdown.abort()
+    await workers.close()
+    await stopPlugins(plugins, app.log)
+    await queues.close()
+    await store.close()
+  })
+
+  // 7. Networks start last; a slow or failing network never blocks or breaks the host.
+  await startPlugins(plugins, pluginDeps, config.queues.pluginStartTimeoutMs)
+  return app
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(message)), ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
+}

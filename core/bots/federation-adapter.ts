@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto'
+import {
+  type Activity,
+  ActivityTypes,
+  BotAdapter,
+  type ConversationReference,
+  type ResourceResponse,
+  TurnContext,
+} from 'botbuilder'
+import type { FastifyBaseLogger } from 'fastify'
+import { type BotHandler, type InboundMessage, parleyError } from '../contract/index.js'
+import { derivedId } from '../queue/names.js'
+import { activityToOutbound, messageToActivity } from './activity.js'
+
+export interface ReplyRequest {
+  /** Stable id: the same turn replayed yields the same ids, so a retry never duplicates. */
+  id: string
+  from: string
+  to: string
+  text: string
+  replyTo?: string
+  bot: string
+}
+
+export interface FederationAdapterDeps {
+  log: FastifyBaseLogger
+  /** Persists and queues one bot reply on `outbound-<network>`. */
+  enqueueReply(reply: ReplyRequest): Promise<void>
+  turnTimeoutMs: number
+}
+
+export interface RunnableBot {
+  name: string
+  handler: BotHandler
+}
+
+interface TurnState {
+  bot: string
+  /** Seed for reply ids: the inbound record id, or a random one for proactive turns. */
+  seed: string
+  seq: number
+  revoked: boolean
+}
+
+const TURN_STATE = Symbol('parley.turn')
+
+/**
+ * Parley's botbuilder adapter: host events become Activities for a bot's
+ * turn, and what the bot sends becomes outbound jobs. It never talks to a
+ * network directly; the outbound worker does.
+ */
+export class FederationAdapter extends BotAdapter {
+  constructor(private readonly deps: FederationAdapterDeps) {
+    super()
+  }
+
+  /** Runs one bot turn for an inbound message; throws if the bot throws or times out. */
+  async processMessage(bot: RunnableBot, network: string, event: InboundMessage, recordId: string): Promise<void> {
+    const activity = messageToActivity(network, event, recordId, bot.name)
+    await this.runTurn(bot, activity, recordId)
+  }
+
+  private async runTurn(bot: RunnableBot, activity: Partial<Activity>, seed: string): Promise<void> {
+    const context = new TurnContext(this, activity)
+    const state: TurnState = { bot: bot.name, seed, seq: 0, revoked: false }
+    context.turnState.set(TURN_STATE, state)
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        state.revoked = true
+        reject(parleyError('PARLEY_ERR_BOT_TIMEOUT', bot.name, this.deps.turnTimeoutMs))
+      }, this.deps.turnTimeoutMs)
+    })
+    try {
+      await Promise.race([this.runMiddleware(context, (ctx) => bot.handler.run(ctx)), timeout])
+    } catch (error) {
+      if ((error as { code?: string }).code === 'PARLEY_ERR_BOT_TIMEOUT') throw error
+      throw parleyError('PARLEY_ERR_BOT_TURN', bot.name, (error as Error)?.message ?? String(error))
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  override async sendActivities(context: TurnContext, activities: Partial<Activity>[]): Promise<ResourceResponse[]> {
+    const state = context.turnState.get(TURN_STATE) as TurnState | undefined
+    if (!state) throw parleyError('PARLEY_ERR_INTERNAL', 'sendActivities outside a Parley turn')
+    const responses: ResourceResponse[] = []
+    for (const activity of activities) {
+      if (state.revoked) throw parleyError('PARLEY_ERR_BOT_TIMEOUT', state.bot, this.deps.turnTimeoutMs)
+      switch (activity.type) {
+        case 'delay':
+          await new Promise((resolve) => setTimeout(resolve, typeof activity.value === 'number' ? activity.value : 1000))
+          responses.push({ id: '' })
+          break
+        case ActivityTypes.InvokeResponse:
+          // No network Parley speaks has invoke; keep it for a caller that asks.
+          context.turnState.set('parley.invokeResponse', activity)
+          responses.push({ id: '' })
+          break
+        case ActivityTypes.Message: {
+          const id = activity.id ?? derivedId(state.seed, 'reply', String(state.seq++))
+          const out = activityToOutbound(activity, {
+            from: context.activity.recipient?.id ?? '',
+            to: context.activity.from?.id ?? '',
+          })
+          if (!out.text) {
+            this.deps.log.warn({ bot: state.bot, id }, 'bot sent a message without text; attachments are not supported yet')
+            responses.push({ id: '' })
+            break
+          }
+          await this.deps.enqueueReply({ id, ...out, bot: state.bot })
+          responses.push({ id })
+          break
+        }
+        default:
+          this.deps.log.debug({ bot: state.bot, type: activity.type }, 'activity type not sent to networks')
+          responses.push({ id: '' })
+      }
+    }
+    return responses
+  }
+
+  override async updateActivity(context: TurnContext): Promise<void> {
+    throw parleyError('PARLEY_ERR_CAPABILITY', context.activity.channelId ?? 'unknown', 'message edits')
+  }
+
+  override async deleteActivity(context: TurnContext): Promise<void> {
+    throw parleyError('PARLEY_ERR_CAPABILITY', context.activity.channelId ?? 'unknown', 'message deletion')
+  }
+
+  /** Proactive messaging: run `logic` in a turn bound to a stored conversation reference. */
+  override async continueConversation(
+    reference: Partial<ConversationReference>,
+    logic: (context: TurnContext) => Promise<void>,
+  ): Promise<void> {
+    const activity = TurnContext.applyConversationReference(
+      { type: ActivityTypes.Event, name: 'continueConversation' },
+      reference,
+      true,
+    )
+    const context = new TurnContext(this, activity)
+    context.turnState.set(TURN_STATE, { bot: reference.bot?.name ?? 'proactive', seed: randomUUID(), seq: 0, revoked: false })
+    await this.runMiddleware(context, logic)
+  }
+}

@@ -1,0 +1,109 @@
+import { type Static, Type } from 'typebox'
+
+const Options = Type.Record(Type.String(), Type.Unknown(), { default: {} })
+
+export const PluginEntry = Type.Object(
+  {
+    /** Network name: the config key, address scheme and queue suffix. */
+    name: Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}$' }),
+    /** Module to import: a package name or a path; default `plugins/<name>/index.ts`. */
+    module: Type.Optional(Type.String({ minLength: 1 })),
+    enabled: Type.Boolean({ default: true }),
+    options: Options,
+  },
+  { additionalProperties: false },
+)
+
+export const BotEntry = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-z][a-z0-9-]{0,63}$' }),
+    /** Module to import: a package name or a path; default `bots/<name>/index.ts`. */
+    module: Type.Optional(Type.String({ minLength: 1 })),
+    enabled: Type.Boolean({ default: true }),
+    /** Identities the bot answers (`xmpp:echo@example.org`, or `xmpp:*`); default: the bot's own list. */
+    identities: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}:.+$' }))),
+    options: Options,
+  },
+  { additionalProperties: false },
+)
+
+export const ConfigSchema = Type.Object(
+  {
+    server: Type.Object(
+      {
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+        host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+        logLevel: Type.Union(
+          [
+            Type.Literal('fatal'),
+            Type.Literal('error'),
+            Type.Literal('warn'),
+            Type.Literal('info'),
+            Type.Literal('debug'),
+            Type.Literal('trace'),
+            Type.Literal('silent'),
+          ],
+          { default: 'info' },
+        ),
+        /** Largest accepted request body, bytes. */
+        bodyLimit: Type.Integer({ minimum: 1024, default: 65536 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    database: Type.Object(
+      {
+        /** `postgres://…` selects PostgreSQL; unset selects the embedded SQLite file. */
+        url: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+        sqlitePath: Type.String({ minLength: 1, default: './data/parley.sqlite' }),
+        /** PostgreSQL schema (tests isolate themselves with it). */
+        schema: Type.Optional(Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$' })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    redis: Type.Object(
+      {
+        url: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
+        /** BullMQ key prefix: hosts sharing a prefix share queues. */
+        prefix: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', default: 'parley' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    queues: Type.Object(
+      {
+        /** Attempts per job before it is kept as failed. */
+        attempts: Type.Integer({ minimum: 1, maximum: 100, default: 8 }),
+        /** First retry delay; doubles per attempt, with jitter, up to backoffMaxMs. */
+        backoffMs: Type.Integer({ minimum: 1, default: 500 }),
+        backoffMaxMs: Type.Integer({ minimum: 1, default: 60000 }),
+        inboundConcurrency: Type.Integer({ minimum: 1, maximum: 1000, default: 32 }),
+        outboundConcurrency: Type.Integer({ minimum: 1, maximum: 1000, default: 32 }),
+        /** A bot turn that runs longer fails (retryable). */
+        botTurnTimeoutMs: Type.Integer({ minimum: 1, default: 15000 }),
+        /** How long completed jobs are kept (their ids de-duplicate redeliveries meanwhile). */
+        keepCompletedSeconds: Type.Integer({ minimum: 0, default: 86400 }),
+        /** Time allowed for a plugin's start() before the host stops waiting (it keeps connecting). */
+        pluginStartTimeoutMs: Type.Integer({ minimum: 1, default: 10000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    plugins: Type.Array(PluginEntry, { default: [] }),
+    bots: Type.Array(BotEntry, { default: [] }),
+  },
+  { additionalProperties: false },
+)
+
+export type ParleyConfig = Static<typeof ConfigSchema>
+export type PluginEntry = Static<typeof PluginEntry>
+export type BotEntry = Static<typeof BotEntry>
+
+type DeepPartial<T> = T extends unknown[]
+  ? T
+  : T extends object
+    ? { [K in keyof T]?: DeepPartial<T[K]> }
+    : T
+
+/** What an operator writes in fastify.config.ts: every section and default is optional. */
+export type ParleyConfigInput = DeepPartial<Omit<ParleyConfig, 'plugins' | 'bots'>> & {
+  plugins?: Array<Partial<PluginEntry> & { name: string }>
+  bots?: Array<Partial<BotEntry> & { name: string }>
+}

@@ -1,0 +1,116 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { type Address, parleyError, parseAddress } from '../contract/index.js'
+import type { Network } from '../loader/network-registry.js'
+import { ErrorResponse } from './error-handler.js'
+
+const AddressField = { type: 'string', minLength: 3, maxLength: 1024, pattern: '^[a-z][a-z0-9-]{0,31}:.+$' } as const
+
+const SendBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['to', 'text'],
+  properties: {
+    from: { ...AddressField, description: "Sending identity; default: the network's first identity" },
+    to: { ...AddressField, description: 'Recipient, `network:id`, e.g. `xmpp:alice@example.org`' },
+    text: { type: 'string', minLength: 1, maxLength: 65536 },
+  },
+} as const
+
+const MessageView = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    direction: { type: 'string', enum: ['in', 'out'] },
+    network: { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    text: { type: 'string' },
+    status: { type: 'string', enum: ['queued', 'sent', 'delivered', 'failed', 'received', 'handled'] },
+    attempts: { type: 'integer' },
+    remoteId: { type: ['string', 'null'] },
+    error: { type: ['string', 'null'] },
+    createdAt: { type: 'string' },
+    updatedAt: { type: 'string' },
+  },
+} as const
+
+interface SendBodyType {
+  from?: string
+  to: string
+  text: string
+}
+
+/** POST /v1/messages (queue a message to a federated user) and GET /v1/messages/:id (its status). */
+export async function messageRoutes(app: FastifyInstance): Promise<void> {
+  app.post<{ Body: SendBodyType }>(
+    '/messages',
+    {
+      schema: {
+        summary: 'Queue a message to a federated user',
+        description: 'Accepted messages are recorded and queued; 202 means the host will deliver or report failure.',
+        tags: ['messages'],
+        body: SendBody,
+        response: {
+          202: { type: 'object', properties: { id: { type: 'string' }, status: { type: 'string' } } },
+          '4xx': ErrorResponse,
+          503: ErrorResponse,
+        },
+      },
+    },
+    async (request, reply) => {
+      const to = parseAddress(request.body.to)
+      const network = app.networks.get(to.network)
+      if (!network) throw parleyError('PARLEY_ERR_NETWORK_UNKNOWN', to.network)
+      const recipient = normalized(network, to)
+      if (!network.definition?.capabilities.im) throw parleyError('PARLEY_ERR_CAPABILITY', to.network, 'instant messages')
+      if (network.status.state === 'failed' || !network.connection) {
+        throw parleyError('PARLEY_ERR_NOT_CONNECTED', to.network)
+      }
+      const identities = network.connection.identities()
+      const from = request.body.from ?? identities[0]
+      if (!from || !identities.includes(from)) {
+        throw parleyError(
+          'PARLEY_ERR_NO_IDENTITY',
+          to.network,
+          from ? `'${from}' is not one of ${identities.join(', ')}` : 'the network has no identity',
+        )
+      }
+      const record = await app.outbound({ id: randomUUID(), from, to: recipient, text: request.body.text })
+      return reply.status(202).send({ id: record.id, status: record.status })
+    },
+  )
+
+  app.get<{ Params: { id: string } }>(
+    '/messages/:id',
+    {
+      schema: {
+        summary: "A message's delivery status",
+        tags: ['messages'],
+        params: {
+          type: 'object',
+          properties: { id: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9-]+$' } },
+          required: ['id'],
+        },
+        response: { 200: MessageView, 404: ErrorResponse },
+      },
+    },
+    async (request) => {
+      const record = await app.store.messages.get(request.params.id)
+      if (!record) throw parleyError('PARLEY_ERR_MESSAGE_NOT_FOUND', request.params.id)
+      return record
+    },
+  )
+}
+
+/** The recipient as the network's plugin spells it (bare JID, SIP URI); 400 if it cannot. */
+function normalized(network: Network, address: Address): string {
+  const normalize = network.definition?.normalizeId
+  if (!normalize) return `${address.network}:${address.id}`
+  try {
+    return `${address.network}:${normalize(address.id)}`
+  } catch (error) {
+    if ((error as { code?: string }).code === 'PARLEY_ERR_ADDRESS_INVALID') throw error
+    throw parleyError('PARLEY_ERR_ADDRESS_INVALID', `${address.network}:${address.id}`, (error as Error).message)
+  }
+}

@@ -1,0 +1,123 @@
+import type { FastifyBaseLogger as PinoLogger } from 'fastify'
+import {
+  type Connection,
+  type InboundEvent,
+  type Logger,
+  type PluginDefinition,
+  type PluginStateStore,
+  parleyError,
+} from '../contract/index.js'
+import type { PluginEntry } from '../config/schema.js'
+import type { NetworkRegistry } from './network-registry.js'
+import { importDefault, moduleSpecifier } from './resolve-module.js'
+import { redactOptions, validateManifest, validateOptions } from './validate-plugin.js'
+
+export interface PluginHostDeps {
+  rootDir: string
+  log: PinoLogger
+  registry: NetworkRegistry
+  /** The inbound sink: validates and durably queues an event for `network`. */
+  accept(network: string, event: InboundEvent): Promise<void>
+  stateFor(plugin: string): PluginStateStore
+  signal: AbortSignal
+}
+
+export interface LoadedPlugin {
+  name: string
+  definition: PluginDefinition
+  connection: Connection
+}
+
+/**
+ * Imports, validates and creates every enabled plugin. A plugin that fails
+ * to import or to create stays in the registry as `failed` with the reason;
+ * invalid options are a configuration error and are thrown (the host must
+ * not start half-configured).
+ */
+export async function loadPlugins(entries: PluginEntry[], deps: PluginHostDeps): Promise<LoadedPlugin[]> {
+  const loaded: LoadedPlugin[] = []
+  for (const entry of entries.filter((e) => e.enabled)) {
+    const network = deps.registry.add(entry.name, redactOptions(entry.options))
+    let definition: PluginDefinition
+    try {
+      definition = validateManifest(
+        await importDefault(moduleSpecifier(deps.rootDir, 'plugins', entry.name, entry.module)),
+        entry.name,
+      )
+    } catch (error) {
+      const err = (error as { code?: string }).code?.startsWith('PARLEY_ERR_')
+        ? (error as Error)
+        : parleyError('PARLEY_ERR_PLUGIN_LOAD', entry.name, (error as Error).message)
+      markFailed(deps, entry.name, err)
+      continue
+    }
+    network.definition = definition
+    network.publicOptions = redactOptions(entry.options, definition.secrets)
+    const options = validateOptions(definition, entry.options)
+    const log = deps.log.child({ network: entry.name }) as unknown as Logger
+    try {
+      const connection = definition.create(
+        {
+          log,
+          emit: (event) => deps.accept(entry.name, event),
+          reportStatus: (status) => deps.registry.setStatus(entry.name, status),
+          state: deps.stateFor(entry.name),
+          signal: deps.signal,
+        },
+        options,
+      )
+      network.connection = connection
+      loaded.push({ name: entry.name, definition, connection })
+    } catch (error) {
+      markFailed(deps, entry.name, parleyError('PARLEY_ERR_PLUGIN_START', entry.name, (error as Error).message))
+    }
+  }
+  return loaded
+}
+
+/**
+ * Starts every loaded connection, waiting at most `timeoutMs` in all. A
+ * retryable failure leaves the plugin reconnecting on its own; anything
+ * else marks the network `failed`. Never throws.
+ */
+export async function startPlugins(plugins: LoadedPlugin[], deps: PluginHostDeps, timeoutMs: number): Promise<void> {
+  const starts = plugins.map(async ({ name, connection }) => {
+    try {
+      await connection.start()
+    } catch (error) {
+      const retryable = (error as { retryable?: boolean }).retryable === true
+      const message = (error as Error)?.message ?? String(error)
+      if (retryable) {
+        deps.log.warn({ network: name, err: error }, 'network not reachable yet; plugin keeps reconnecting')
+        deps.registry.noteError(name, (error as { code?: string }).code ?? 'PARLEY_ERR_PLUGIN_START', message)
+      } else {
+        markFailed(deps, name, parleyError('PARLEY_ERR_PLUGIN_START', name, message))
+      }
+    }
+  })
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs)
+  })
+  await Promise.race([Promise.all(starts), timeout])
+  clearTimeout(timer)
+}
+
+/** Stops every connection; a plugin that throws on stop is logged, not rethrown. */
+export async function stopPlugins(plugins: LoadedPlugin[], log: PinoLogger): Promise<void> {
+  await Promise.all(
+    plugins.map(async ({ name, connection }) => {
+      try {
+        await connection.stop()
+      } catch (error) {
+        log.warn({ network: name, err: error, code: 'PARLEY_ERR_PLUGIN_THREW' }, 'plugin threw on stop')
+      }
+    }),
+  )
+}
+
+function markFailed(deps: PluginHostDeps, name: string, error: Error): void {
+  const code = (error as { code?: string }).code ?? 'PARLEY_ERR_PLUGIN_LOAD'
+  deps.log.error({ network: name, code, err: error }, 'network failed')
+  deps.registry.setStatus(name, { state: 'failed', reason: error.message, retryable: false, condition: code })
+}

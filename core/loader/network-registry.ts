@@ -1,0 +1,108 @@
+import { EventEmitter } from 'node:events'
+import type {
+  AddressString,
+  Capabilities,
+  Connection,
+  ConnectionStatus,
+  PluginDefinition,
+} from '../contract/index.js'
+
+/** What the host knows of one configured network, loaded or not. */
+export interface Network {
+  name: string
+  definition?: PluginDefinition
+  connection?: Connection
+  status: ConnectionStatus
+  /** Last error seen (load, start, send), with its code. */
+  lastError?: { code: string; message: string; at: string }
+  /** Options as configured, secrets redacted: safe to show. */
+  publicOptions: Record<string, unknown>
+  since: string
+}
+
+export interface NetworkView {
+  name: string
+  version: string | null
+  status: ConnectionStatus['state']
+  reason: string | null
+  since: string
+  capabilities: Capabilities | null
+  identities: AddressString[]
+  lastError: Network['lastError'] | null
+  options: Record<string, unknown>
+}
+
+interface RegistryEvents {
+  status: [name: string, status: ConnectionStatus, previous: ConnectionStatus]
+}
+
+/**
+ * Every configured network and its live state. Status changes are emitted
+ * once here; logging, metrics and the outbound workers observe them.
+ */
+export class NetworkRegistry extends EventEmitter<RegistryEvents> {
+  private readonly networks = new Map<string, Network>()
+
+  add(name: string, publicOptions: Record<string, unknown>): Network {
+    const network: Network = {
+      name,
+      publicOptions,
+      status: { state: 'offline', reason: 'not started' },
+      since: new Date().toISOString(),
+    }
+    this.networks.set(name, network)
+    return network
+  }
+
+  get(name: string): Network | undefined {
+    return this.networks.get(name)
+  }
+
+  all(): Network[] {
+    return [...this.networks.values()]
+  }
+
+  setStatus(name: string, status: ConnectionStatus): void {
+    const network = this.networks.get(name)
+    if (!network) return
+    const previous = network.status
+    if (previous.state === status.state && previous.reason === status.reason) return
+    network.status = { ...status }
+    network.since = new Date().toISOString()
+    if (status.state === 'failed' || (status.state !== 'online' && status.reason && status.condition)) {
+      this.noteError(name, status.condition ?? 'PARLEY_ERR_PLUGIN_START', status.reason ?? status.state)
+    }
+    this.emit('status', name, network.status, previous)
+  }
+
+  noteError(name: string, code: string, message: string): void {
+    const network = this.networks.get(name)
+    if (network) network.lastError = { code, message, at: new Date().toISOString() }
+  }
+
+  isOnline(name: string): boolean {
+    return this.networks.get(name)?.status.state === 'online'
+  }
+
+  view(network: Network): NetworkView {
+    return {
+      name: network.name,
+      version: network.definition?.version ?? null,
+      status: network.status.state,
+      reason: network.status.state === 'online' ? null : (network.status.reason ?? null),
+      since: network.since,
+      capabilities: network.definition?.capabilities ?? null,
+      identities: safeIdentities(network.connection),
+      lastError: network.lastError ?? null,
+      options: network.publicOptions,
+    }
+  }
+}
+
+function safeIdentities(connection: Connection | undefined): AddressString[] {
+  try {
+    return connection?.identities() ?? []
+  } catch {
+    return []
+  }
+}

@@ -1,0 +1,32 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { type InboundEvent, PluginError } from '../contract/index.js'
+import { checkInboundEvent } from './inbound-schema.js'
+import { inboundKey } from './names.js'
+import type { Queues } from './queues.js'
+
+/**
+ * The host end of `ctx.emit`: validates an event and queues it durably with
+ * a job id derived from the network's own id, so a redelivery is the same
+ * job. Rejects with a PluginError the plugin can act on (refuse the stanza).
+ */
+export function createInboundSink(queues: Queues, log: FastifyBaseLogger) {
+  return async function accept(network: string, raw: InboundEvent): Promise<void> {
+    let event: InboundEvent
+    try {
+      event = checkInboundEvent(network, raw)
+    } catch (error) {
+      log.warn({ network, code: 'PARLEY_ERR_WIRE_INVALID', err: error }, 'plugin emitted an invalid event; dropped')
+      throw new PluginError('PARLEY_ERR_WIRE_INVALID', (error as Error).message, { retryable: false, cause: error })
+    }
+    const jobId = inboundKey(network, event.type, event.from, event.to, event.remoteId)
+    try {
+      await queues.inbound.add(event.type, { network, event, acceptedAt: new Date().toISOString() }, { jobId })
+    } catch (error) {
+      log.error({ network, code: 'PARLEY_ERR_QUEUE_UNAVAILABLE', err: error }, 'could not queue an inbound event')
+      throw new PluginError('PARLEY_ERR_QUEUE_UNAVAILABLE', `inbound queue unavailable: ${(error as Error).message}`, {
+        retryable: true,
+        cause: error,
+      })
+    }
+  }
+}

@@ -1,0 +1,49 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { type OutboundMessage, parleyError, parseAddress } from '../contract/index.js'
+import type { Store } from '../store/store.js'
+import { outboundJobId } from './names.js'
+import type { Queues } from './queues.js'
+
+export interface OutboundRequest extends OutboundMessage {
+  bot?: string
+  /** Set for bot replies: the same reply replayed is the same record. */
+  dedupKey?: string
+}
+
+/**
+ * Records an outbound message as `queued` and adds it to `outbound-<network>`
+ * with a job id derived from the message id: calling it twice with the same
+ * id queues one message. If the queue refuses, the record is marked failed
+ * and the caller gets PARLEY_ERR_QUEUE_UNAVAILABLE: nothing is silently lost.
+ */
+export function createOutboundSink(store: Store, queues: Queues, log: FastifyBaseLogger) {
+  return async function enqueue(request: OutboundRequest) {
+    const network = parseAddress(request.to).network
+    const { bot, dedupKey, ...message } = request
+    const { record, created } = await store.messages.createOutbound({
+      id: message.id,
+      network,
+      from: message.from,
+      to: message.to,
+      text: message.text,
+      replyTo: message.replyTo,
+      bot,
+      dedupKey,
+    })
+    if (!created && record.status !== 'queued') return record
+    try {
+      await queues.outboundFor(network).add('message', { network, message: { ...message, id: record.id } }, {
+        jobId: outboundJobId(record.id),
+      })
+    } catch (error) {
+      const reason = `queue unavailable: ${(error as Error).message}`
+      await store.messages.markFailed(record.id, { error: reason, attempts: 0 }).catch((err: unknown) => {
+        log.error({ err, id: record.id }, 'could not mark an unqueued message failed')
+      })
+      throw parleyError('PARLEY_ERR_QUEUE_UNAVAILABLE', (error as Error).message)
+    }
+    return record
+  }
+}
+
+export type OutboundSink = ReturnType<typeof createOutboundSink>

@@ -1,0 +1,89 @@
+import { type JobsOptions, Queue } from 'bullmq'
+import { Redis, type RedisOptions } from 'ioredis'
+import type { InboundEvent, OutboundMessage } from '../contract/index.js'
+import { BACKOFF_TYPE } from './backoff.js'
+import { INBOUND_QUEUE, outboundQueueName } from './names.js'
+
+export interface InboundJob {
+  network: string
+  event: InboundEvent
+  /** Host time the event was accepted, ISO 8601. */
+  acceptedAt: string
+}
+
+export interface OutboundJob {
+  network: string
+  message: OutboundMessage
+}
+
+export interface QueueSettings {
+  redisUrl: string
+  prefix: string
+  attempts: number
+  keepCompletedSeconds: number
+}
+
+/**
+ * The host's BullMQ queues. Producers share one Redis connection with the
+ * offline queue disabled, so adding a job while Redis is down fails at once
+ * (and the caller can refuse the message) instead of hanging.
+ */
+export class Queues {
+  readonly inbound: Queue<InboundJob>
+  private readonly outbound = new Map<string, Queue<OutboundJob>>()
+  readonly producer: Redis
+  readonly jobOptions: JobsOptions
+
+  constructor(readonly settings: QueueSettings) {
+    this.producer = new Redis(settings.redisUrl, producerOptions())
+    this.jobOptions = {
+      attempts: settings.attempts,
+      backoff: { type: BACKOFF_TYPE },
+      removeOnComplete: { age: settings.keepCompletedSeconds },
+      // Failed jobs are kept: they stay visible and can be retried.
+      removeOnFail: false,
+    }
+    this.inbound = this.makeQueue<InboundJob>(INBOUND_QUEUE)
+  }
+
+  outboundFor(network: string): Queue<OutboundJob> {
+    let queue = this.outbound.get(network)
+    if (!queue) {
+      queue = this.makeQueue<OutboundJob>(outboundQueueName(network))
+      this.outbound.set(network, queue)
+    }
+    return queue
+  }
+
+  /** Connection options for workers: BullMQ needs `maxRetriesPerRequest: null` on blocking clients. */
+  workerConnection(): Redis {
+    return new Redis(this.settings.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false })
+  }
+
+  async ready(): Promise<void> {
+    await Promise.all([this.inbound.waitUntilReady(), ...[...this.outbound.values()].map((q) => q.waitUntilReady())])
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.inbound.close(), ...[...this.outbound.values()].map((q) => q.close())])
+    this.producer.disconnect()
+  }
+
+  private makeQueue<T>(name: string): Queue<T> {
+    // A Queue given an ioredis instance shares it instead of opening its own.
+    return new Queue<T>(name, {
+      connection: this.producer,
+      prefix: this.settings.prefix,
+      defaultJobOptions: this.jobOptions,
+    }) as Queue<T>
+  }
+}
+
+function producerOptions(): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    // Keep reconnecting in the background; commands fail fast meanwhile.
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+  }
+}

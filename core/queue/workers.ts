@@ -1,0 +1,174 @@
+import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq'
+import type { FastifyBaseLogger } from 'fastify'
+import type { BotDirectory } from '../bots/load-bots.js'
+import type { FederationAdapter } from '../bots/federation-adapter.js'
+import { type InboundMessage, PluginError } from '../contract/index.js'
+import type { NetworkRegistry } from '../loader/network-registry.js'
+import type { Store } from '../store/store.js'
+import { jitteredBackoff } from './backoff.js'
+import { KeyedSerial } from './keyed-serial.js'
+import { derivedId, INBOUND_QUEUE, outboundQueueName } from './names.js'
+import type { InboundJob, OutboundJob, Queues } from './queues.js'
+
+export interface WorkerSettings {
+  inboundConcurrency: number
+  outboundConcurrency: number
+  backoffMs: number
+  backoffMaxMs: number
+}
+
+interface WorkerDeps {
+  queues: Queues
+  store: Store
+  registry: NetworkRegistry
+  bots: BotDirectory
+  adapter: FederationAdapter
+  log: FastifyBaseLogger
+  settings: WorkerSettings
+}
+
+/** How long an outbound job waits before looking again at a network that is not online. */
+const NOT_ONLINE_DELAY_MS = 1000
+
+/**
+ * Inbound and outbound BullMQ workers. Jobs are processed concurrently,
+ * but jobs of the same conversation run one after another (KeyedSerial),
+ * so replies keep their order.
+ */
+export class Workers {
+  private readonly workers: Worker[] = []
+  private readonly outbound = new Map<string, Worker<OutboundJob>>()
+  private readonly serial = new KeyedSerial()
+  private readonly onStatus: (name: string) => void
+
+  constructor(private readonly deps: WorkerDeps) {
+    this.onStatus = (name) => this.syncPause(name)
+  }
+
+  start(networks: string[]): void {
+    const { settings } = this.deps
+    const backoffStrategy = (attemptsMade: number) => jitteredBackoff(attemptsMade, settings.backoffMs, settings.backoffMaxMs)
+    const inbound = new Worker<InboundJob>(INBOUND_QUEUE, (job) => this.processInbound(job), {
+      connection: this.deps.queues.workerConnection(),
+      prefix: this.deps.queues.settings.prefix,
+      concurrency: settings.inboundConcurrency,
+      settings: { backoffStrategy },
+    })
+    this.watch(inbound, 'inbound')
+    for (const network of networks) {
+      const worker = new Worker<OutboundJob>(outboundQueueName(network), (job, token) => this.processOutbound(job, token), {
+        connection: this.deps.queues.workerConnection(),
+        prefix: this.deps.queues.settings.prefix,
+        concurrency: settings.outboundConcurrency,
+        settings: { backoffStrategy },
+      })
+      this.watch(worker, network)
+      this.outbound.set(network, worker)
+      this.syncPause(network)
+    }
+    this.deps.registry.on('status', this.onStatus)
+  }
+
+  /** Stops taking jobs and waits for the ones in flight (graceful shutdown). */
+  async close(): Promise<void> {
+    this.deps.registry.off('status', this.onStatus)
+    await Promise.allSettled(this.workers.map((w) => w.close()))
+  }
+
+  private watch(worker: Worker, label: string): void {
+    this.workers.push(worker)
+    // An 'error' event without a listener would throw and take the process down.
+    worker.on('error', (err) => this.deps.log.error({ queue: label, err }, 'queue worker error'))
+    worker.on('failed', (job, err) => {
+      if (!job || err instanceof DelayedError || err.name === 'DelayedError') return
+      const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError
+      this.deps.log.warn({ queue: label, jobId: job.id, attempt: job.attemptsMade, final, err: err.message }, final ? 'job failed' : 'job will be retried')
+    })
+  }
+
+  /** Consume a network's outbound queue only while its connection is online. */
+  private syncPause(network: string): void {
+    const worker = this.outbound.get(network)
+    if (!worker) return
+    if (this.deps.registry.isOnline(network)) {
+      if (worker.isPaused()) worker.resume()
+    } else if (!worker.isPaused()) {
+      void worker.pause(true)
+    }
+  }
+
+  private async processInbound(job: Job<InboundJob>): Promise<unknown> {
+    const { network, event } = job.data
+    if (event.type !== 'message') {
+      // Presence, subscriptions, typing and receipts reach bots in later work; they are accepted and logged.
+      this.deps.log.debug({ network, type: event.type, from: event.from }, 'inbound event')
+      return { handled: false }
+    }
+    return this.serial.run(`${event.to}|${event.from}`, () => this.handleMessage(job, network, event))
+  }
+
+  private async handleMessage(job: Job<InboundJob>, network: string, event: InboundMessage) {
+    const { store, bots, adapter, log } = this.deps
+    const key = job.id ?? derivedId(network, event.from, event.remoteId)
+    const { record, created } = await store.messages.recordInbound({
+      id: derivedId(key),
+      network,
+      dedupKey: key,
+      from: event.from,
+      to: event.to,
+      text: event.text,
+      remoteId: event.remoteId,
+    })
+    if (!created && record.status === 'handled') return { duplicate: true, id: record.id }
+    const bot = bots.botFor(event.to)
+    if (!bot) {
+      log.warn({ network, to: event.to, code: 'PARLEY_ERR_NO_BOT' }, 'no bot answers this identity; message kept')
+      await store.messages.markHandled(record.id)
+      return { id: record.id, bot: null }
+    }
+    try {
+      await adapter.processMessage(bot, network, event, record.id)
+    } catch (error) {
+      await store.messages.markFailed(record.id, {
+        error: (error as Error).message,
+        attempts: job.attemptsMade + 1,
+      })
+      throw error
+    }
+    await store.messages.markHandled(record.id)
+    return { id: record.id, bot: bot.name }
+  }
+
+  private async processOutbound(job: Job<OutboundJob>, token?: string): Promise<unknown> {
+    const { network, message } = job.data
+    const { registry, store, log } = this.deps
+    const connection = registry.get(network)?.connection
+    if (!connection || !registry.isOnline(network)) {
+      // Waiting for a connection is not a failed attempt: park the job without using one up.
+      await job.moveToDelayed(Date.now() + NOT_ONLINE_DELAY_MS, token)
+      throw new DelayedError()
+    }
+    return this.serial.run(`out|${message.to}`, async () => {
+      const attempts = job.attemptsMade + 1
+      let remoteId: string
+      try {
+        remoteId = (await connection.send(message)).remoteId
+      } catch (error) {
+        const retryable = PluginError.is(error) ? error.retryable : true
+        const code = (error as { code?: string }).code ?? 'PARLEY_ERR_PLUGIN_THREW'
+        const reason = `${code}: ${(error as Error)?.message ?? String(error)}`
+        registry.noteError(network, code, reason)
+        const last = !retryable || attempts >= (job.opts.attempts ?? 1)
+        if (last) await store.messages.markFailed(message.id, { error: reason, attempts })
+        else await store.messages.markAttempt(message.id, { error: reason, attempts })
+        if (!retryable) throw new UnrecoverableError(reason)
+        throw error
+      }
+      // The network has the message now: a failure to record it must not resend it.
+      await store.messages.markSent(message.id, { remoteId, attempts }).catch((err: unknown) => {
+        log.error({ err, id: message.id, network }, 'message sent but its record could not be updated')
+      })
+      return { remoteId }
+    })
+  }
+}

@@ -1,0 +1,25 @@
+import { defineConfig } from './core/config/define-config.js'
+
+/**
+ * Parley's configuration. Environment variables override it for operators:
+ * PORT, HOST, DATABASE_URL (unset: SQLite under ./data/), REDIS_URL, LOG_LEVEL.
+ * With XMPP_SERVICE set, the `xmpp` plugin is enabled with the `echo` bot
+ * answering the account XMPP_USERNAME@XMPP_DOMAIN.
+ */
+const env = process.env
+const xmpp = env.XMPP_SERVICE
+  ? {
+      service: env.XMPP_SERVICE,
+      domain: env.XMPP_DOMAIN ?? 'localhost',
+      username: env.XMPP_USERNAME ?? 'echo',
+      password: env.XMPP_PASSWORD ?? '',
+    }
+  : undefined
+
+export default defineConfig({
+  server: { port: 8080, host: '127.0.0.1' },
+  database: { sqlitePath: './data/parley.sqlite' },
+  redis: { url: 'redis://127.0.0.1:6379', prefix: 'parley' },
+  plugins: xmpp ? [{ name: 'xmpp', options: xmpp }] : [],
+  bots: xmpp ? [{ name: 'echo', identities: [`xmpp:${xmpp.username}@${xmpp.domain}`] }] : [],
+})
