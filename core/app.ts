@@ -2,8 +2,8 @@ import 'reflect-metadata'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import { type BotDirectory, loadBots } from './bots/load-bots.js'
 import { FederationAdapter } from './bots/federation-adapter.js'
+import { type BotDirectory, loadBots } from './bots/load-bots.js'
 import type { ParleyConfig } from './config/schema.js'
 import { parleyError } from './contract/index.js'
 import { installErrorHandling } from './http/error-handler.js'
@@ -45,12 +45,18 @@ const REDIS_READY_TIMEOUT_MS = 10_000
  * storage (migrations) -> queues -> networks (loaded, not started) -> bots
  * -> workers -> routes -> networks started. Shutdown runs the reverse.
  */
-export async function buildApp(config: ParleyConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
+export async function buildApp(
+  config: ParleyConfig,
+  options: BuildOptions = {},
+): Promise<FastifyInstance> {
   const rootDir = options.rootDir ?? process.cwd()
   const app = Fastify({
     logger: options.logger ?? {
       level: config.server.logLevel,
-      redact: { paths: ['*.password', '*.options.password', 'options.*.password', '*.secret'], censor: '[redacted]' },
+      redact: {
+        paths: ['*.password', '*.options.password', 'options.*.password', '*.secret'],
+        censor: '[redacted]',
+      },
     },
     bodyLimit: config.server.bodyLimit,
     // Reject unknown fields instead of silently dropping them.
@@ -89,7 +95,10 @@ export async function buildApp(config: ParleyConfig, options: BuildOptions = {})
   const registry = new NetworkRegistry()
   registry.on('status', (name, status, previous) => {
     const level = status.state === 'online' ? 'info' : status.state === 'failed' ? 'error' : 'warn'
-    app.log[level]({ network: name, from: previous.state, to: status.state, reason: status.reason }, 'network status')
+    app.log[level](
+      { network: name, from: previous.state, to: status.state, reason: status.reason },
+      'network status',
+    )
   })
   app.decorate('networks', registry)
   const shutdown = new AbortController()
@@ -133,7 +142,11 @@ export async function buildApp(config: ParleyConfig, options: BuildOptions = {})
   app.addSchema(HealthSchema)
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Parley', version: '0.1.0', description: 'Federation host for instant messaging with bots' },
+      info: {
+        title: 'Parley',
+        version: '0.1.0',
+        description: 'Federation host for instant messaging with bots',
+      },
     },
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
@@ -146,7 +159,9 @@ export async function buildApp(config: ParleyConfig, options: BuildOptions = {})
       for (const plugin of plugins) {
         const routes = plugin.definition.routes
         if (!routes) continue
-        await v1.register(async (scope) => routes(scope, plugin.connection), { prefix: `/networks/${plugin.name}` })
+        await v1.register(async (scope) => routes(scope, plugin.connection), {
+          prefix: `/networks/${plugin.name}`,
+        })
       }
     },
     { prefix: '/v1' },

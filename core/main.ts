@@ -21,7 +21,10 @@ async function main(): Promise<void> {
     .all()
     .map((n) => `${n.name}=${n.status.state}`)
     .join(' ')
-  app.log.info({ networks: summary || 'none', bots: app.bots.bots.map((b) => b.name) }, 'parley is up')
+  app.log.info(
+    { networks: summary || 'none', bots: app.bots.bots.map((b) => b.name) },
+    'parley is up',
+  )
 
   let closing = false
   const close = (signal: string) => {
@@ -44,8 +47,12 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => close('SIGINT'))
   process.on('SIGTERM', () => close('SIGTERM'))
   // A plugin's stray exception must not take every network down with it.
-  process.on('uncaughtException', (err) => app.log.error({ err, code: 'PARLEY_ERR_PLUGIN_THREW' }, 'uncaught exception'))
-  process.on('unhandledRejection', (err) => app.log.error({ err, code: 'PARLEY_ERR_PLUGIN_THREW' }, 'unhandled rejection'))
+  process.on('uncaughtException', (err) =>
+    app.log.error({ err, code: 'PARLEY_ERR_PLUGIN_THREW' }, 'uncaught exception'),
+  )
+  process.on('unhandledRejection', (err) =>
+    app.log.error({ err, code: 'PARLEY_ERR_PLUGIN_THREW' }, 'unhandled rejection'),
+  )
 }
 
 void main()

@@ -14,5 +14,6 @@ export class EchoBot extends ActivityHandler {
 
 export default defineBot({
   name: 'echo',
-  create: ({ options }) => new EchoBot(typeof options.prefix === 'string' ? options.prefix : 'echo: '),
+  create: ({ options }) =>
+    new EchoBot(typeof options.prefix === 'string' ? options.prefix : 'echo: '),
 })

@@ -10,7 +10,12 @@ export function conversationId(identity: string, user: string): string {
 }
 
 /** network -> bot: an inbound message as a botbuilder `message` Activity. */
-export function messageToActivity(network: string, event: InboundMessage, recordId: string, botName: string): Partial<Activity> {
+export function messageToActivity(
+  network: string,
+  event: InboundMessage,
+  recordId: string,
+  botName: string,
+): Partial<Activity> {
   return {
     type: ActivityTypes.Message,
     id: recordId,
@@ -19,7 +24,12 @@ export function messageToActivity(network: string, event: InboundMessage, record
     serviceUrl: SERVICE_URL,
     from: { id: event.from, name: event.from, role: 'user' },
     recipient: { id: event.to, name: botName, role: 'bot' },
-    conversation: { id: conversationId(event.to, event.from), isGroup: false, conversationType: 'personal', name: '' },
+    conversation: {
+      id: conversationId(event.to, event.from),
+      isGroup: false,
+      conversationType: 'personal',
+      name: '',
+    },
     text: event.text,
     textFormat: 'plain',
     channelData: { remoteId: event.remoteId, thread: event.thread },
@@ -27,7 +37,10 @@ export function messageToActivity(network: string, event: InboundMessage, record
 }
 
 /** bot -> network: the parts of an outgoing `message` Activity Parley sends. */
-export function activityToOutbound(activity: Partial<Activity>, fallback: { from: string; to: string }) {
+export function activityToOutbound(
+  activity: Partial<Activity>,
+  fallback: { from: string; to: string },
+) {
   return {
     from: activity.from?.id ?? fallback.from,
     to: activity.recipient?.id ?? fallback.to,

@@ -55,12 +55,21 @@ export class FederationAdapter extends BotAdapter {
   }
 
   /** Runs one bot turn for an inbound message; throws if the bot throws or times out. */
-  async processMessage(bot: RunnableBot, network: string, event: InboundMessage, recordId: string): Promise<void> {
+  async processMessage(
+    bot: RunnableBot,
+    network: string,
+    event: InboundMessage,
+    recordId: string,
+  ): Promise<void> {
     const activity = messageToActivity(network, event, recordId, bot.name)
     await this.runTurn(bot, activity, recordId)
   }
 
-  private async runTurn(bot: RunnableBot, activity: Partial<Activity>, seed: string): Promise<void> {
+  private async runTurn(
+    bot: RunnableBot,
+    activity: Partial<Activity>,
+    seed: string,
+  ): Promise<void> {
     const context = new TurnContext(this, activity)
     const state: TurnState = { bot: bot.name, seed, seq: 0, revoked: false }
     context.turnState.set(TURN_STATE, state)
@@ -81,15 +90,21 @@ export class FederationAdapter extends BotAdapter {
     }
   }
 
-  override async sendActivities(context: TurnContext, activities: Partial<Activity>[]): Promise<ResourceResponse[]> {
+  override async sendActivities(
+    context: TurnContext,
+    activities: Partial<Activity>[],
+  ): Promise<ResourceResponse[]> {
     const state = context.turnState.get(TURN_STATE) as TurnState | undefined
     if (!state) throw parleyError('PARLEY_ERR_INTERNAL', 'sendActivities outside a Parley turn')
     const responses: ResourceResponse[] = []
     for (const activity of activities) {
-      if (state.revoked) throw parleyError('PARLEY_ERR_BOT_TIMEOUT', state.bot, this.deps.turnTimeoutMs)
+      if (state.revoked)
+        throw parleyError('PARLEY_ERR_BOT_TIMEOUT', state.bot, this.deps.turnTimeoutMs)
       switch (activity.type) {
         case 'delay':
-          await new Promise((resolve) => setTimeout(resolve, typeof activity.value === 'number' ? activity.value : 1000))
+          await new Promise((resolve) =>
+            setTimeout(resolve, typeof activity.value === 'number' ? activity.value : 1000),
+          )
           responses.push({ id: '' })
           break
         case ActivityTypes.InvokeResponse:
@@ -104,7 +119,10 @@ export class FederationAdapter extends BotAdapter {
             to: context.activity.from?.id ?? '',
           })
           if (!out.text) {
-            this.deps.log.warn({ bot: state.bot, id }, 'bot sent a message without text; attachments are not supported yet')
+            this.deps.log.warn(
+              { bot: state.bot, id },
+              'bot sent a message without text; attachments are not supported yet',
+            )
             responses.push({ id: '' })
             break
           }
@@ -113,7 +131,10 @@ export class FederationAdapter extends BotAdapter {
           break
         }
         default:
-          this.deps.log.debug({ bot: state.bot, type: activity.type }, 'activity type not sent to networks')
+          this.deps.log.debug(
+            { bot: state.bot, type: activity.type },
+            'activity type not sent to networks',
+          )
           responses.push({ id: '' })
       }
     }
@@ -121,11 +142,19 @@ export class FederationAdapter extends BotAdapter {
   }
 
   override async updateActivity(context: TurnContext): Promise<void> {
-    throw parleyError('PARLEY_ERR_CAPABILITY', context.activity.channelId ?? 'unknown', 'message edits')
+    throw parleyError(
+      'PARLEY_ERR_CAPABILITY',
+      context.activity.channelId ?? 'unknown',
+      'message edits',
+    )
   }
 
   override async deleteActivity(context: TurnContext): Promise<void> {
-    throw parleyError('PARLEY_ERR_CAPABILITY', context.activity.channelId ?? 'unknown', 'message deletion')
+    throw parleyError(
+      'PARLEY_ERR_CAPABILITY',
+      context.activity.channelId ?? 'unknown',
+      'message deletion',
+    )
   }
 
   /** Proactive messaging: run `logic` in a turn bound to a stored conversation reference. */
@@ -139,7 +168,12 @@ export class FederationAdapter extends BotAdapter {
       true,
     )
     const context = new TurnContext(this, activity)
-    context.turnState.set(TURN_STATE, { bot: reference.bot?.name ?? 'proactive', seed: randomUUID(), seq: 0, revoked: false })
+    context.turnState.set(TURN_STATE, {
+      bot: reference.bot?.name ?? 'proactive',
+      seed: randomUUID(),
+      seq: 0,
+      revoked: false,
+    })
     await this.runMiddleware(context, logic)
   }
 }

@@ -1,6 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { type AddressString, type BotDefinition, type Logger, parleyError } from '../contract/index.js'
 import type { BotEntry } from '../config/schema.js'
+import {
+  type AddressString,
+  type BotDefinition,
+  type Logger,
+  parleyError,
+} from '../contract/index.js'
 import { importDefault, moduleSpecifier } from '../loader/resolve-module.js'
 import type { RunnableBot } from './federation-adapter.js'
 
@@ -33,27 +38,49 @@ export class BotDirectory {
  * Imports every enabled bot named in config and creates its handler. A bot
  * that fails to load is logged and listed as a failure; the host runs on.
  */
-export async function loadBots(entries: BotEntry[], rootDir: string, log: FastifyBaseLogger): Promise<BotDirectory> {
+export async function loadBots(
+  entries: BotEntry[],
+  rootDir: string,
+  log: FastifyBaseLogger,
+): Promise<BotDirectory> {
   const bots: LoadedBot[] = []
   const failures: BotLoadFailure[] = []
   for (const entry of entries.filter((e) => e.enabled)) {
     try {
-      const def = (await importDefault(moduleSpecifier(rootDir, 'bots', entry.name, entry.module))) as Partial<BotDefinition>
+      const def = (await importDefault(
+        moduleSpecifier(rootDir, 'bots', entry.name, entry.module),
+      )) as Partial<BotDefinition>
       if (!def || typeof def.create !== 'function' || typeof def.name !== 'string') {
-        throw parleyError('PARLEY_ERR_BOT_LOAD', entry.name, 'the module has no default export from defineBot()')
+        throw parleyError(
+          'PARLEY_ERR_BOT_LOAD',
+          entry.name,
+          'the module has no default export from defineBot()',
+        )
       }
-      const handler = def.create({ log: log.child({ bot: entry.name }) as unknown as Logger, options: entry.options })
+      const handler = def.create({
+        log: log.child({ bot: entry.name }) as unknown as Logger,
+        options: entry.options,
+      })
       if (!handler || typeof handler.run !== 'function') {
-        throw parleyError('PARLEY_ERR_BOT_LOAD', entry.name, 'create() must return an ActivityHandler (with run())')
+        throw parleyError(
+          'PARLEY_ERR_BOT_LOAD',
+          entry.name,
+          'create() must return an ActivityHandler (with run())',
+        )
       }
       const identities = entry.identities ?? def.identities ?? []
-      if (identities.length === 0) log.warn({ bot: entry.name }, 'bot answers no identity; set identities in config')
+      if (identities.length === 0)
+        log.warn({ bot: entry.name }, 'bot answers no identity; set identities in config')
       bots.push({ name: entry.name, handler, identities })
     } catch (error) {
       const code = (error as { code?: string }).code ?? 'PARLEY_ERR_BOT_LOAD'
       const reason = (error as Error)?.message ?? String(error)
       log.error({ bot: entry.name, code, err: error }, 'bot failed to load')
-      failures.push({ name: entry.name, code: code.startsWith('PARLEY_ERR_') ? code : 'PARLEY_ERR_BOT_LOAD', reason })
+      failures.push({
+        name: entry.name,
+        code: code.startsWith('PARLEY_ERR_') ? code : 'PARLEY_ERR_BOT_LOAD',
+        reason,
+      })
     }
   }
   return new BotDirectory(bots, failures)

@@ -16,7 +16,8 @@ export function applyEnv(input: ParleyConfigInput, env: Env): ParleyConfigInput 
   }
   if (env.PORT !== undefined) out.server = { ...out.server, port: toPort(env.PORT) }
   if (env.HOST) out.server = { ...out.server, host: env.HOST }
-  if (env.LOG_LEVEL) out.server = { ...out.server, logLevel: env.LOG_LEVEL as ParleyConfig['server']['logLevel'] }
+  if (env.LOG_LEVEL)
+    out.server = { ...out.server, logLevel: env.LOG_LEVEL as ParleyConfig['server']['logLevel'] }
   if (env.DATABASE_URL) out.database = { ...out.database, url: env.DATABASE_URL }
   if (env.REDIS_URL) out.redis = { ...out.redis, url: env.REDIS_URL }
   return out
@@ -37,7 +38,10 @@ function toPort(value: string): number {
  */
 export function resolveConfig(input: ParleyConfigInput): ParleyConfig {
   if (input === null || typeof input !== 'object') {
-    throw parleyError('PARLEY_ERR_CONFIG', 'the configuration must be an object (defineConfig({...}))')
+    throw parleyError(
+      'PARLEY_ERR_CONFIG',
+      'the configuration must be an object (defineConfig({...}))',
+    )
   }
   const withDefaults = Value.Default(ConfigSchema, structuredClone(input))
   const first = Value.Errors(ConfigSchema, withDefaults)[0]
@@ -45,7 +49,8 @@ export function resolveConfig(input: ParleyConfigInput): ParleyConfig {
   const config = withDefaults as ParleyConfig
   const seen = new Set<string>()
   for (const p of config.plugins) {
-    if (seen.has(p.name)) throw parleyError('PARLEY_ERR_CONFIG', `plugins: '${p.name}' is listed twice`)
+    if (seen.has(p.name))
+      throw parleyError('PARLEY_ERR_CONFIG', `plugins: '${p.name}' is listed twice`)
     seen.add(p.name)
   }
   return config
@@ -68,7 +73,10 @@ export function describeError(error: SchemaError, root = ''): string {
   if (error.keyword === 'boolean' && error.message === 'schema is false') {
     return `${(root + path).replace(/^\./, '')}: unknown field`
   }
-  if (error.keyword === 'additionalProperties' && Array.isArray(error.params.additionalProperties)) {
+  if (
+    error.keyword === 'additionalProperties' &&
+    Array.isArray(error.params.additionalProperties)
+  ) {
     path += `.${String(error.params.additionalProperties[0])}`
     return `${(root + path).replace(/^\./, '')}: unknown field`
   }
@@ -81,7 +89,10 @@ export function describeError(error: SchemaError, root = ''): string {
 }
 
 /** Imports fastify.config.ts (or `file`), applies env overrides and validates. */
-export async function loadConfig(file = process.env.PARLEY_CONFIG ?? 'fastify.config.ts', env: Env = process.env) {
+export async function loadConfig(
+  file = process.env.PARLEY_CONFIG ?? 'fastify.config.ts',
+  env: Env = process.env,
+) {
   const path = resolve(file)
   let mod: { default?: ParleyConfigInput }
   try {
@@ -89,6 +100,10 @@ export async function loadConfig(file = process.env.PARLEY_CONFIG ?? 'fastify.co
   } catch (error) {
     throw parleyError('PARLEY_ERR_CONFIG', `cannot load ${file}: ${(error as Error).message}`)
   }
-  if (!mod.default) throw parleyError('PARLEY_ERR_CONFIG', `${file} has no default export (export default defineConfig({...}))`)
+  if (!mod.default)
+    throw parleyError(
+      'PARLEY_ERR_CONFIG',
+      `${file} has no default export (export default defineConfig({...}))`,
+    )
   return resolveConfig(applyEnv(mod.default, env))
 }

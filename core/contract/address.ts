@@ -22,14 +22,20 @@ export function parseAddress(value: string): Address {
   if (typeof value !== 'string' || value.length === 0) {
     throw parleyError('PARLEY_ERR_ADDRESS_INVALID', String(value), 'empty')
   }
-  if (value.length > 1024) throw parleyError('PARLEY_ERR_ADDRESS_INVALID', `${value.slice(0, 40)}…`, 'too long')
+  if (value.length > 1024)
+    throw parleyError('PARLEY_ERR_ADDRESS_INVALID', `${value.slice(0, 40)}…`, 'too long')
   const colon = value.indexOf(':')
   if (colon <= 0) throw parleyError('PARLEY_ERR_ADDRESS_INVALID', value, "expected 'network:id'")
   const network = value.slice(0, colon)
   const id = value.slice(colon + 1)
-  if (!NETWORK_NAME.test(network)) throw parleyError('PARLEY_ERR_ADDRESS_INVALID', value, `bad network name '${network}'`)
-  if (id.length === 0 || /[\s\u0000-\u001f\u007f]/.test(id)) {
-    throw parleyError('PARLEY_ERR_ADDRESS_INVALID', value, 'empty id or control/space characters in id')
+  if (!NETWORK_NAME.test(network))
+    throw parleyError('PARLEY_ERR_ADDRESS_INVALID', value, `bad network name '${network}'`)
+  if (id.length === 0 || /[\s\p{Cc}]/u.test(id)) {
+    throw parleyError(
+      'PARLEY_ERR_ADDRESS_INVALID',
+      value,
+      'empty id or control/space characters in id',
+    )
   }
   return { network, id, domain: domainOf(id) }
 }

@@ -12,27 +12,55 @@ export const errors = {
     "Invalid config for plugin '%s': %s",
     500,
   ),
-  PARLEY_ERR_BOT_CONFIG: createError('PARLEY_ERR_BOT_CONFIG', "Invalid config for bot '%s': %s", 500),
-  PARLEY_ERR_PLUGIN_LOAD: createError('PARLEY_ERR_PLUGIN_LOAD', "Plugin '%s' could not be loaded: %s", 500),
+  PARLEY_ERR_BOT_CONFIG: createError(
+    'PARLEY_ERR_BOT_CONFIG',
+    "Invalid config for bot '%s': %s",
+    500,
+  ),
+  PARLEY_ERR_PLUGIN_LOAD: createError(
+    'PARLEY_ERR_PLUGIN_LOAD',
+    "Plugin '%s' could not be loaded: %s",
+    500,
+  ),
   PARLEY_ERR_PLUGIN_MANIFEST: createError(
     'PARLEY_ERR_PLUGIN_MANIFEST',
     "Plugin '%s' has an invalid manifest: %s",
     500,
   ),
-  PARLEY_ERR_PLUGIN_START: createError('PARLEY_ERR_PLUGIN_START', "Plugin '%s' failed to start: %s", 500),
+  PARLEY_ERR_PLUGIN_START: createError(
+    'PARLEY_ERR_PLUGIN_START',
+    "Plugin '%s' failed to start: %s",
+    500,
+  ),
   PARLEY_ERR_BOT_LOAD: createError('PARLEY_ERR_BOT_LOAD', "Bot '%s' could not be loaded: %s", 500),
   PARLEY_ERR_MIGRATION: createError('PARLEY_ERR_MIGRATION', 'Database migration failed: %s', 500),
   PARLEY_ERR_VALIDATION: createError('PARLEY_ERR_VALIDATION', 'Invalid request: %s', 400),
-  PARLEY_ERR_ADDRESS_INVALID: createError('PARLEY_ERR_ADDRESS_INVALID', "Invalid address '%s': %s", 400),
-  PARLEY_ERR_NETWORK_UNKNOWN: createError('PARLEY_ERR_NETWORK_UNKNOWN', "Unknown network '%s'", 400),
-  PARLEY_ERR_CAPABILITY: createError('PARLEY_ERR_CAPABILITY', "Network '%s' does not support %s", 422),
+  PARLEY_ERR_ADDRESS_INVALID: createError(
+    'PARLEY_ERR_ADDRESS_INVALID',
+    "Invalid address '%s': %s",
+    400,
+  ),
+  PARLEY_ERR_NETWORK_UNKNOWN: createError(
+    'PARLEY_ERR_NETWORK_UNKNOWN',
+    "Unknown network '%s'",
+    400,
+  ),
+  PARLEY_ERR_CAPABILITY: createError(
+    'PARLEY_ERR_CAPABILITY',
+    "Network '%s' does not support %s",
+    422,
+  ),
   PARLEY_ERR_NO_IDENTITY: createError(
     'PARLEY_ERR_NO_IDENTITY',
     "No identity on network '%s' to send from: %s",
     422,
   ),
   PARLEY_ERR_NOT_FOUND: createError('PARLEY_ERR_NOT_FOUND', 'Not found: %s', 404),
-  PARLEY_ERR_MESSAGE_NOT_FOUND: createError('PARLEY_ERR_MESSAGE_NOT_FOUND', "No message with id '%s'", 404),
+  PARLEY_ERR_MESSAGE_NOT_FOUND: createError(
+    'PARLEY_ERR_MESSAGE_NOT_FOUND',
+    "No message with id '%s'",
+    404,
+  ),
   PARLEY_ERR_QUEUE_UNAVAILABLE: createError(
     'PARLEY_ERR_QUEUE_UNAVAILABLE',
     'The message queue is unavailable: %s',
@@ -43,20 +71,44 @@ export const errors = {
     'The database is unavailable: %s',
     503,
   ),
-  PARLEY_ERR_NOT_CONNECTED: createError('PARLEY_ERR_NOT_CONNECTED', "Network '%s' is not connected", 503),
-  PARLEY_ERR_AUTH_FAILED: createError('PARLEY_ERR_AUTH_FAILED', "Network '%s' refused the credentials: %s", 502),
-  PARLEY_ERR_SEND_FAILED: createError('PARLEY_ERR_SEND_FAILED', "Network '%s' did not accept the message: %s", 502),
+  PARLEY_ERR_NOT_CONNECTED: createError(
+    'PARLEY_ERR_NOT_CONNECTED',
+    "Network '%s' is not connected",
+    503,
+  ),
+  PARLEY_ERR_AUTH_FAILED: createError(
+    'PARLEY_ERR_AUTH_FAILED',
+    "Network '%s' refused the credentials: %s",
+    502,
+  ),
+  PARLEY_ERR_SEND_FAILED: createError(
+    'PARLEY_ERR_SEND_FAILED',
+    "Network '%s' did not accept the message: %s",
+    502,
+  ),
   PARLEY_ERR_REMOTE_REFUSED: createError(
     'PARLEY_ERR_REMOTE_REFUSED',
     "Network '%s' refused the message: %s",
     502,
   ),
-  PARLEY_ERR_WIRE_INVALID: createError('PARLEY_ERR_WIRE_INVALID', "Unusable data from network '%s': %s", 400),
+  PARLEY_ERR_WIRE_INVALID: createError(
+    'PARLEY_ERR_WIRE_INVALID',
+    "Unusable data from network '%s': %s",
+    400,
+  ),
   PARLEY_ERR_PLUGIN_THREW: createError('PARLEY_ERR_PLUGIN_THREW', "Plugin '%s' threw: %s", 500),
   PARLEY_ERR_BOT_TURN: createError('PARLEY_ERR_BOT_TURN', "Bot '%s' failed on a turn: %s", 500),
-  PARLEY_ERR_BOT_TIMEOUT: createError('PARLEY_ERR_BOT_TIMEOUT', "Bot '%s' did not finish its turn in %s ms", 500),
+  PARLEY_ERR_BOT_TIMEOUT: createError(
+    'PARLEY_ERR_BOT_TIMEOUT',
+    "Bot '%s' did not finish its turn in %s ms",
+    500,
+  ),
   PARLEY_ERR_NO_BOT: createError('PARLEY_ERR_NO_BOT', "No bot answers identity '%s'", 500),
-  PARLEY_ERR_SHUTTING_DOWN: createError('PARLEY_ERR_SHUTTING_DOWN', 'The host is shutting down', 503),
+  PARLEY_ERR_SHUTTING_DOWN: createError(
+    'PARLEY_ERR_SHUTTING_DOWN',
+    'The host is shutting down',
+    503,
+  ),
   PARLEY_ERR_INTERNAL: createError('PARLEY_ERR_INTERNAL', 'Internal error: %s', 500),
 } as const
 
@@ -65,7 +117,10 @@ export type ErrorCode = keyof typeof errors
 export const errorCodes = Object.keys(errors) as ErrorCode[]
 
 /** Builds the error for `code` with its message arguments (the `%s` slots, in order). */
-export function parleyError(code: ErrorCode, ...args: unknown[]): Error & { code: ErrorCode; statusCode: number } {
+export function parleyError(
+  code: ErrorCode,
+  ...args: unknown[]
+): Error & { code: ErrorCode; statusCode: number } {
   const Ctor = errors[code]
   return new Ctor(...args) as Error & { code: ErrorCode; statusCode: number }
 }
@@ -96,6 +151,9 @@ export class PluginError extends Error {
   }
 
   static is(value: unknown): value is PluginError {
-    return value instanceof PluginError || (value instanceof Error && value.name === 'PluginError' && 'retryable' in value)
+    return (
+      value instanceof PluginError ||
+      (value instanceof Error && value.name === 'PluginError' && 'retryable' in value)
+    )
   }
 }

@@ -54,7 +54,12 @@ export interface InboundReceipt extends InboundBase {
 }
 
 /** Everything a plugin hands to the host through `ctx.emit`. */
-export type InboundEvent = InboundMessage | InboundPresence | InboundSubscription | InboundTyping | InboundReceipt
+export type InboundEvent =
+  | InboundMessage
+  | InboundPresence
+  | InboundSubscription
+  | InboundTyping
+  | InboundReceipt
 
 export const INBOUND_TYPES = ['message', 'presence', 'subscription', 'typing', 'receipt'] as const
 

@@ -117,6 +117,8 @@ export interface PluginDefinition<S extends TSchema = TSchema> {
   routes?(instance: FastifyInstance, connection: Connection): Promise<void> | void
 }
 
-export function definePlugin<S extends TSchema>(definition: PluginDefinition<S>): PluginDefinition<S> {
+export function definePlugin<S extends TSchema>(
+  definition: PluginDefinition<S>,
+): PluginDefinition<S> {
   return Object.freeze(definition)
 }

@@ -46,7 +46,12 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     if (statusCode >= 500) request.log.error({ err: error, code }, 'request failed')
     else request.log.info({ code, message }, 'request refused')
-    const body: ErrorBody = { statusCode, code: code ?? 'PARLEY_ERR_INTERNAL', error: STATUS_TEXT[statusCode] ?? 'Error', message }
+    const body: ErrorBody = {
+      statusCode,
+      code: code ?? 'PARLEY_ERR_INTERNAL',
+      error: STATUS_TEXT[statusCode] ?? 'Error',
+      message,
+    }
     void reply.status(statusCode).send(body)
   })
   app.setNotFoundHandler((request, reply) => {

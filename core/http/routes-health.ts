@@ -27,7 +27,9 @@ export async function healthRoutes(app: FastifyInstance): Promise<void> {
       ])
       const networks = Object.fromEntries(app.networks.all().map((n) => [n.name, n.status.state]))
       const ok = redis === 'up' && database === 'up'
-      return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', redis, database, networks })
+      return reply
+        .status(ok ? 200 : 503)
+        .send({ status: ok ? 'ok' : 'unavailable', redis, database, networks })
     },
   )
 }

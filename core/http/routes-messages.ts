@@ -4,14 +4,22 @@ import { type Address, parleyError, parseAddress } from '../contract/index.js'
 import type { Network } from '../loader/network-registry.js'
 import { ErrorResponse } from './error-handler.js'
 
-const AddressField = { type: 'string', minLength: 3, maxLength: 1024, pattern: '^[a-z][a-z0-9-]{0,31}:.+$' } as const
+const AddressField = {
+  type: 'string',
+  minLength: 3,
+  maxLength: 1024,
+  pattern: '^[a-z][a-z0-9-]{0,31}:.+$',
+} as const
 
 const SendBody = {
   type: 'object',
   additionalProperties: false,
   required: ['to', 'text'],
   properties: {
-    from: { ...AddressField, description: "Sending identity; default: the network's first identity" },
+    from: {
+      ...AddressField,
+      description: "Sending identity; default: the network's first identity",
+    },
     to: { ...AddressField, description: 'Recipient, `network:id`, e.g. `xmpp:alice@example.org`' },
     text: { type: 'string', minLength: 1, maxLength: 65536 },
   },
@@ -26,7 +34,10 @@ const MessageView = {
     from: { type: 'string' },
     to: { type: 'string' },
     text: { type: 'string' },
-    status: { type: 'string', enum: ['queued', 'sent', 'delivered', 'failed', 'received', 'handled'] },
+    status: {
+      type: 'string',
+      enum: ['queued', 'sent', 'delivered', 'failed', 'received', 'handled'],
+    },
     attempts: { type: 'integer' },
     remoteId: { type: ['string', 'null'] },
     error: { type: ['string', 'null'] },
@@ -48,11 +59,15 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
     {
       schema: {
         summary: 'Queue a message to a federated user',
-        description: 'Accepted messages are recorded and queued; 202 means the host will deliver or report failure.',
+        description:
+          'Accepted messages are recorded and queued; 202 means the host will deliver or report failure.',
         tags: ['messages'],
         body: SendBody,
         response: {
-          202: { type: 'object', properties: { id: { type: 'string' }, status: { type: 'string' } } },
+          202: {
+            type: 'object',
+            properties: { id: { type: 'string' }, status: { type: 'string' } },
+          },
           '4xx': ErrorResponse,
           503: ErrorResponse,
         },
@@ -63,7 +78,8 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
       const network = app.networks.get(to.network)
       if (!network) throw parleyError('PARLEY_ERR_NETWORK_UNKNOWN', to.network)
       const recipient = normalized(network, to)
-      if (!network.definition?.capabilities.im) throw parleyError('PARLEY_ERR_CAPABILITY', to.network, 'instant messages')
+      if (!network.definition?.capabilities.im)
+        throw parleyError('PARLEY_ERR_CAPABILITY', to.network, 'instant messages')
       if (network.status.state === 'failed' || !network.connection) {
         throw parleyError('PARLEY_ERR_NOT_CONNECTED', to.network)
       }
@@ -76,7 +92,12 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
           from ? `'${from}' is not one of ${identities.join(', ')}` : 'the network has no identity',
         )
       }
-      const record = await app.outbound({ id: randomUUID(), from, to: recipient, text: request.body.text })
+      const record = await app.outbound({
+        id: randomUUID(),
+        from,
+        to: recipient,
+        text: request.body.text,
+      })
       return reply.status(202).send({ id: record.id, status: record.status })
     },
   )
@@ -89,7 +110,9 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
         tags: ['messages'],
         params: {
           type: 'object',
-          properties: { id: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9-]+$' } },
+          properties: {
+            id: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9-]+$' },
+          },
           required: ['id'],
         },
         response: { 200: MessageView, 404: ErrorResponse },
@@ -111,6 +134,10 @@ function normalized(network: Network, address: Address): string {
     return `${address.network}:${normalize(address.id)}`
   } catch (error) {
     if ((error as { code?: string }).code === 'PARLEY_ERR_ADDRESS_INVALID') throw error
-    throw parleyError('PARLEY_ERR_ADDRESS_INVALID', `${address.network}:${address.id}`, (error as Error).message)
+    throw parleyError(
+      'PARLEY_ERR_ADDRESS_INVALID',
+      `${address.network}:${address.id}`,
+      (error as Error).message,
+    )
   }
 }

@@ -16,7 +16,11 @@ const NetworkView = {
       type: ['object', 'null'],
       properties: { code: { type: 'string' }, message: { type: 'string' }, at: { type: 'string' } },
     },
-    options: { type: 'object', additionalProperties: true, description: 'Configured options, secrets redacted' },
+    options: {
+      type: 'object',
+      additionalProperties: true,
+      description: 'Configured options, secrets redacted',
+    },
   },
 } as const
 
@@ -28,7 +32,9 @@ export async function networkRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         summary: 'Every configured network with its connection status',
         tags: ['networks'],
-        response: { 200: { type: 'object', properties: { networks: { type: 'array', items: NetworkView } } } },
+        response: {
+          200: { type: 'object', properties: { networks: { type: 'array', items: NetworkView } } },
+        },
       },
     },
     async () => ({ networks: app.networks.all().map((n) => app.networks.view(n)) }),

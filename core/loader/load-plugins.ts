@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger as PinoLogger } from 'fastify'
+import type { PluginEntry } from '../config/schema.js'
 import {
   type Connection,
   type InboundEvent,
@@ -7,7 +8,6 @@ import {
   type PluginStateStore,
   parleyError,
 } from '../contract/index.js'
-import type { PluginEntry } from '../config/schema.js'
 import type { NetworkRegistry } from './network-registry.js'
 import { importDefault, moduleSpecifier } from './resolve-module.js'
 import { redactOptions, validateManifest, validateOptions } from './validate-plugin.js'
@@ -34,7 +34,10 @@ export interface LoadedPlugin {
  * invalid options are a configuration error and are thrown (the host must
  * not start half-configured).
  */
-export async function loadPlugins(entries: PluginEntry[], deps: PluginHostDeps): Promise<LoadedPlugin[]> {
+export async function loadPlugins(
+  entries: PluginEntry[],
+  deps: PluginHostDeps,
+): Promise<LoadedPlugin[]> {
   const loaded: LoadedPlugin[] = []
   for (const entry of entries.filter((e) => e.enabled)) {
     const network = deps.registry.add(entry.name, redactOptions(entry.options))
@@ -69,7 +72,11 @@ export async function loadPlugins(entries: PluginEntry[], deps: PluginHostDeps):
       network.connection = connection
       loaded.push({ name: entry.name, definition, connection })
     } catch (error) {
-      markFailed(deps, entry.name, parleyError('PARLEY_ERR_PLUGIN_START', entry.name, (error as Error).message))
+      markFailed(
+        deps,
+        entry.name,
+        parleyError('PARLEY_ERR_PLUGIN_START', entry.name, (error as Error).message),
+      )
     }
   }
   return loaded
@@ -80,7 +87,11 @@ export async function loadPlugins(entries: PluginEntry[], deps: PluginHostDeps):
  * retryable failure leaves the plugin reconnecting on its own; anything
  * else marks the network `failed`. Never throws.
  */
-export async function startPlugins(plugins: LoadedPlugin[], deps: PluginHostDeps, timeoutMs: number): Promise<void> {
+export async function startPlugins(
+  plugins: LoadedPlugin[],
+  deps: PluginHostDeps,
+  timeoutMs: number,
+): Promise<void> {
   const starts = plugins.map(async ({ name, connection }) => {
     try {
       await connection.start()
@@ -88,8 +99,15 @@ export async function startPlugins(plugins: LoadedPlugin[], deps: PluginHostDeps
       const retryable = (error as { retryable?: boolean }).retryable === true
       const message = (error as Error)?.message ?? String(error)
       if (retryable) {
-        deps.log.warn({ network: name, err: error }, 'network not reachable yet; plugin keeps reconnecting')
-        deps.registry.noteError(name, (error as { code?: string }).code ?? 'PARLEY_ERR_PLUGIN_START', message)
+        deps.log.warn(
+          { network: name, err: error },
+          'network not reachable yet; plugin keeps reconnecting',
+        )
+        deps.registry.noteError(
+          name,
+          (error as { code?: string }).code ?? 'PARLEY_ERR_PLUGIN_START',
+          message,
+        )
       } else {
         markFailed(deps, name, parleyError('PARLEY_ERR_PLUGIN_START', name, message))
       }
@@ -110,7 +128,10 @@ export async function stopPlugins(plugins: LoadedPlugin[], log: PinoLogger): Pro
       try {
         await connection.stop()
       } catch (error) {
-        log.warn({ network: name, err: error, code: 'PARLEY_ERR_PLUGIN_THREW' }, 'plugin threw on stop')
+        log.warn(
+          { network: name, err: error, code: 'PARLEY_ERR_PLUGIN_THREW' },
+          'plugin threw on stop',
+        )
       }
     }),
   )
@@ -119,5 +140,10 @@ export async function stopPlugins(plugins: LoadedPlugin[], log: PinoLogger): Pro
 function markFailed(deps: PluginHostDeps, name: string, error: Error): void {
   const code = (error as { code?: string }).code ?? 'PARLEY_ERR_PLUGIN_LOAD'
   deps.log.error({ network: name, code, err: error }, 'network failed')
-  deps.registry.setStatus(name, { state: 'failed', reason: error.message, retryable: false, condition: code })
+  deps.registry.setStatus(name, {
+    state: 'failed',
+    reason: error.message,
+    retryable: false,
+    condition: code,
+  })
 }

@@ -69,8 +69,15 @@ export class NetworkRegistry extends EventEmitter<RegistryEvents> {
     if (previous.state === status.state && previous.reason === status.reason) return
     network.status = { ...status }
     network.since = new Date().toISOString()
-    if (status.state === 'failed' || (status.state !== 'online' && status.reason && status.condition)) {
-      this.noteError(name, status.condition ?? 'PARLEY_ERR_PLUGIN_START', status.reason ?? status.state)
+    if (
+      status.state === 'failed' ||
+      (status.state !== 'online' && status.reason && status.condition)
+    ) {
+      this.noteError(
+        name,
+        status.condition ?? 'PARLEY_ERR_PLUGIN_START',
+        status.reason ?? status.state,
+      )
     }
     this.emit('status', name, network.status, previous)
   }

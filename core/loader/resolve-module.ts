@@ -6,7 +6,12 @@ import { pathToFileURL } from 'node:url'
  * paths (`./x`, `/x`) are resolved against the project root; anything else
  * is a package name. Undefined means the default folder (`plugins/<name>`).
  */
-export function moduleSpecifier(rootDir: string, kind: 'plugins' | 'bots', name: string, module?: string): string {
+export function moduleSpecifier(
+  rootDir: string,
+  kind: 'plugins' | 'bots',
+  name: string,
+  module?: string,
+): string {
   const ref = module ?? `./${kind}/${name}/index.ts`
   if (ref.startsWith('.') || isAbsolute(ref)) return pathToFileURL(resolve(rootDir, ref)).href
   return ref

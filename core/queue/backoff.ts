@@ -3,7 +3,12 @@
  * all of the exponential step), capped. Jitter keeps many failed jobs, or
  * many reconnecting hosts, from retrying in lock-step.
  */
-export function jitteredBackoff(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
+export function jitteredBackoff(
+  attempt: number,
+  baseMs: number,
+  maxMs: number,
+  random = Math.random,
+): number {
   const step = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1))
   return Math.round(step / 2 + random() * (step / 2))
 }

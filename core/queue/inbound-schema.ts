@@ -1,7 +1,7 @@
 import { Type } from 'typebox'
 import { Value } from 'typebox/value'
-import { type InboundEvent, parleyError, parseAddress } from '../contract/index.js'
 import { describeError } from '../config/load-config.js'
+import { type InboundEvent, parleyError, parseAddress } from '../contract/index.js'
 
 const Address = Type.String({ minLength: 3, maxLength: 1024 })
 const Base = {
@@ -36,7 +36,9 @@ export const InboundEventSchema = Type.Union([
   Type.Object({
     ...Base,
     type: Type.Literal('typing'),
-    state: Type.Union(['active', 'composing', 'paused', 'inactive', 'gone'].map((a) => Type.Literal(a))),
+    state: Type.Union(
+      ['active', 'composing', 'paused', 'inactive', 'gone'].map((a) => Type.Literal(a)),
+    ),
   }),
   Type.Object({
     ...Base,
@@ -63,10 +65,18 @@ export function checkInboundEvent(network: string, event: unknown): InboundEvent
     try {
       parsed = parseAddress(checked[field])
     } catch (error) {
-      throw parleyError('PARLEY_ERR_WIRE_INVALID', network, `event.${field}: ${(error as Error).message}`)
+      throw parleyError(
+        'PARLEY_ERR_WIRE_INVALID',
+        network,
+        `event.${field}: ${(error as Error).message}`,
+      )
     }
     if (parsed.network !== network) {
-      throw parleyError('PARLEY_ERR_WIRE_INVALID', network, `event.${field} is on network '${parsed.network}'`)
+      throw parleyError(
+        'PARLEY_ERR_WIRE_INVALID',
+        network,
+        `event.${field} is on network '${parsed.network}'`,
+      )
     }
   }
   return checked

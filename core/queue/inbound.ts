@@ -15,18 +15,35 @@ export function createInboundSink(queues: Queues, log: FastifyBaseLogger) {
     try {
       event = checkInboundEvent(network, raw)
     } catch (error) {
-      log.warn({ network, code: 'PARLEY_ERR_WIRE_INVALID', err: error }, 'plugin emitted an invalid event; dropped')
-      throw new PluginError('PARLEY_ERR_WIRE_INVALID', (error as Error).message, { retryable: false, cause: error })
+      log.warn(
+        { network, code: 'PARLEY_ERR_WIRE_INVALID', err: error },
+        'plugin emitted an invalid event; dropped',
+      )
+      throw new PluginError('PARLEY_ERR_WIRE_INVALID', (error as Error).message, {
+        retryable: false,
+        cause: error,
+      })
     }
     const jobId = inboundKey(network, event.type, event.from, event.to, event.remoteId)
     try {
-      await queues.inbound.add(event.type, { network, event, acceptedAt: new Date().toISOString() }, { jobId })
+      await queues.inbound.add(
+        event.type,
+        { network, event, acceptedAt: new Date().toISOString() },
+        { jobId },
+      )
     } catch (error) {
-      log.error({ network, code: 'PARLEY_ERR_QUEUE_UNAVAILABLE', err: error }, 'could not queue an inbound event')
-      throw new PluginError('PARLEY_ERR_QUEUE_UNAVAILABLE', `inbound queue unavailable: ${(error as Error).message}`, {
-        retryable: true,
-        cause: error,
-      })
+      log.error(
+        { network, code: 'PARLEY_ERR_QUEUE_UNAVAILABLE', err: error },
+        'could not queue an inbound event',
+      )
+      throw new PluginError(
+        'PARLEY_ERR_QUEUE_UNAVAILABLE',
+        `inbound queue unavailable: ${(error as Error).message}`,
+        {
+          retryable: true,
+          cause: error,
+        },
+      )
     }
   }
 }

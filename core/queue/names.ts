@@ -18,7 +18,13 @@ function digest(...parts: string[]): string {
  * recipient and network id always give the same key, so a redelivered
  * stanza becomes the same BullMQ job and the same message record.
  */
-export function inboundKey(network: string, type: string, from: string, to: string, remoteId: string): string {
+export function inboundKey(
+  network: string,
+  type: string,
+  from: string,
+  to: string,
+  remoteId: string,
+): string {
   return `in-${digest(network, type, from, to, remoteId).slice(0, 40)}`
 }
 

@@ -32,14 +32,20 @@ export function createOutboundSink(store: Store, queues: Queues, log: FastifyBas
     })
     if (!created && record.status !== 'queued') return record
     try {
-      await queues.outboundFor(network).add('message', { network, message: { ...message, id: record.id } }, {
-        jobId: outboundJobId(record.id),
-      })
+      await queues.outboundFor(network).add(
+        'message',
+        { network, message: { ...message, id: record.id } },
+        {
+          jobId: outboundJobId(record.id),
+        },
+      )
     } catch (error) {
       const reason = `queue unavailable: ${(error as Error).message}`
-      await store.messages.markFailed(record.id, { error: reason, attempts: 0 }).catch((err: unknown) => {
-        log.error({ err, id: record.id }, 'could not mark an unqueued message failed')
-      })
+      await store.messages
+        .markFailed(record.id, { error: reason, attempts: 0 })
+        .catch((err: unknown) => {
+          log.error({ err, id: record.id }, 'could not mark an unqueued message failed')
+        })
       throw parleyError('PARLEY_ERR_QUEUE_UNAVAILABLE', (error as Error).message)
     }
     return record

@@ -61,11 +61,17 @@ export class Queues {
   }
 
   async ready(): Promise<void> {
-    await Promise.all([this.inbound.waitUntilReady(), ...[...this.outbound.values()].map((q) => q.waitUntilReady())])
+    await Promise.all([
+      this.inbound.waitUntilReady(),
+      ...[...this.outbound.values()].map((q) => q.waitUntilReady()),
+    ])
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.inbound.close(), ...[...this.outbound.values()].map((q) => q.close())])
+    await Promise.allSettled([
+      this.inbound.close(),
+      ...[...this.outbound.values()].map((q) => q.close()),
+    ])
     this.producer.disconnect()
   }
 

@@ -1,7 +1,7 @@
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq'
 import type { FastifyBaseLogger } from 'fastify'
-import type { BotDirectory } from '../bots/load-bots.js'
 import type { FederationAdapter } from '../bots/federation-adapter.js'
+import type { BotDirectory } from '../bots/load-bots.js'
 import { type InboundMessage, PluginError } from '../contract/index.js'
 import type { NetworkRegistry } from '../loader/network-registry.js'
 import type { Store } from '../store/store.js'
@@ -47,7 +47,8 @@ export class Workers {
 
   start(networks: string[]): void {
     const { settings } = this.deps
-    const backoffStrategy = (attemptsMade: number) => jitteredBackoff(attemptsMade, settings.backoffMs, settings.backoffMaxMs)
+    const backoffStrategy = (attemptsMade: number) =>
+      jitteredBackoff(attemptsMade, settings.backoffMs, settings.backoffMaxMs)
     const inbound = new Worker<InboundJob>(INBOUND_QUEUE, (job) => this.processInbound(job), {
       connection: this.deps.queues.workerConnection(),
       prefix: this.deps.queues.settings.prefix,
@@ -56,12 +57,16 @@ export class Workers {
     })
     this.watch(inbound, 'inbound')
     for (const network of networks) {
-      const worker = new Worker<OutboundJob>(outboundQueueName(network), (job, token) => this.processOutbound(job, token), {
-        connection: this.deps.queues.workerConnection(),
-        prefix: this.deps.queues.settings.prefix,
-        concurrency: settings.outboundConcurrency,
-        settings: { backoffStrategy },
-      })
+      const worker = new Worker<OutboundJob>(
+        outboundQueueName(network),
+        (job, token) => this.processOutbound(job, token),
+        {
+          connection: this.deps.queues.workerConnection(),
+          prefix: this.deps.queues.settings.prefix,
+          concurrency: settings.outboundConcurrency,
+          settings: { backoffStrategy },
+        },
+      )
       this.watch(worker, network)
       this.outbound.set(network, worker)
       this.syncPause(network)
@@ -81,8 +86,12 @@ export class Workers {
     worker.on('error', (err) => this.deps.log.error({ queue: label, err }, 'queue worker error'))
     worker.on('failed', (job, err) => {
       if (!job || err instanceof DelayedError || err.name === 'DelayedError') return
-      const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError
-      this.deps.log.warn({ queue: label, jobId: job.id, attempt: job.attemptsMade, final, err: err.message }, final ? 'job failed' : 'job will be retried')
+      const final =
+        job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError
+      this.deps.log.warn(
+        { queue: label, jobId: job.id, attempt: job.attemptsMade, final, err: err.message },
+        final ? 'job failed' : 'job will be retried',
+      )
     })
   }
 
@@ -104,7 +113,9 @@ export class Workers {
       this.deps.log.debug({ network, type: event.type, from: event.from }, 'inbound event')
       return { handled: false }
     }
-    return this.serial.run(`${event.to}|${event.from}`, () => this.handleMessage(job, network, event))
+    return this.serial.run(`${event.to}|${event.from}`, () =>
+      this.handleMessage(job, network, event),
+    )
   }
 
   private async handleMessage(job: Job<InboundJob>, network: string, event: InboundMessage) {
@@ -122,7 +133,10 @@ export class Workers {
     if (!created && record.status === 'handled') return { duplicate: true, id: record.id }
     const bot = bots.botFor(event.to)
     if (!bot) {
-      log.warn({ network, to: event.to, code: 'PARLEY_ERR_NO_BOT' }, 'no bot answers this identity; message kept')
+      log.warn(
+        { network, to: event.to, code: 'PARLEY_ERR_NO_BOT' },
+        'no bot answers this identity; message kept',
+      )
       await store.messages.markHandled(record.id)
       return { id: record.id, bot: null }
     }
@@ -166,7 +180,10 @@ export class Workers {
       }
       // The network has the message now: a failure to record it must not resend it.
       await store.messages.markSent(message.id, { remoteId, attempts }).catch((err: unknown) => {
-        log.error({ err, id: message.id, network }, 'message sent but its record could not be updated')
+        log.error(
+          { err, id: message.id, network },
+          'message sent but its record could not be updated',
+        )
       })
       return { remoteId }
     })
