@@ -1,0 +1,120 @@
+import type { DataSource } from 'typeorm'
+import { parleyError } from '../contract/errors.js'
+import type { Logger, PluginStateStore } from '../contract/plugin.js'
+import { type ContactStore, createContactStore } from './contact-store.js'
+import {
+  createDataSource,
+  type DataSourceConfig,
+  resolveTarget,
+  type StoreDriver,
+} from './data-source.js'
+import { createIdentityStore, type IdentityStore } from './identity-store.js'
+import { createMessageStore, type MessageStore } from './message-store.js'
+import { runMigrations } from './migrate.js'
+import { createPluginStateStore } from './plugin-state-store.js'
+import { isStoreUnavailable, toStoreError } from './store-errors.js'
+
+export interface StoreOptions extends DataSourceConfig {
+  /** Receives one line per migration applied and the store's lifecycle. */
+  log?: Logger
+  /** Apply pending migrations while opening. @defaultValue true */
+  migrate?: boolean
+}
+
+/**
+ * Parley's database. Every method returns plain objects. A method whose
+ * database cannot be reached rejects with PARLEY_ERR_STORE_UNAVAILABLE
+ * (retryable, cause attached); other failures come through unchanged.
+ */
+export interface Store {
+  readonly driver: StoreDriver
+  /** The TypeORM DataSource, for what the store does not cover (health checks, tests). */
+  readonly dataSource: DataSource
+  readonly messages: MessageStore
+  readonly identities: IdentityStore
+  readonly contacts: ContactStore
+  /** The key/value store for plugin `plugin` (its `ctx.state`). */
+  pluginState(plugin: string): PluginStateStore
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void>
+  /** Closes the connection(s); idempotent. */
+  close(): Promise<void>
+}
+
+function rethrow(error: unknown): never {
+  throw toStoreError(error)
+}
+
+/** Wraps every method of `api` so an unreachable database surfaces as PARLEY_ERR_STORE_UNAVAILABLE. */
+function guard<T extends object>(api: T): T {
+  const wrapped: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(api)) {
+    wrapped[name] =
+      typeof value === 'function'
+        ? (...args: unknown[]) =>
+            (value as (...a: unknown[]) => Promise<unknown>)(...args).catch(rethrow)
+        : value
+  }
+  return wrapped as T
+}
+
+/**
+ * Connects to the database `options` name (PostgreSQL for a postgres:// url,
+ * else SQLite), creates the PostgreSQL `schema` if it is given and missing,
+ * and applies pending migrations. Rejects with PARLEY_ERR_STORE_UNAVAILABLE
+ * when the database cannot be reached and PARLEY_ERR_MIGRATION when a
+ * migration fails; nothing is left open on failure.
+ */
+export async function openStore(options: StoreOptions = {}): Promise<Store> {
+  const { log } = options
+  const target = resolveTarget(options)
+  const ds = createDataSource({ ...options, logger: options.logger ?? log })
+  try {
+    await ds.initialize()
+  } catch (error) {
+    throw toStoreError(error)
+  }
+  try {
+    if (target.driver === 'postgres' && target.schema) {
+      await ds.query(`CREATE SCHEMA IF NOT EXISTS ${ds.driver.escape(target.schema)}`)
+    }
+    if (options.migrate !== false) {
+      let applied: string[]
+      try {
+        applied = await runMigrations(ds)
+      } catch (error) {
+        if (isStoreUnavailable(error)) throw error
+        const failed = parleyError('PARLEY_ERR_MIGRATION', (error as Error).message)
+        ;(failed as Error).cause = error
+        throw failed
+      }
+      for (const migration of applied) log?.info({ migration }, 'migration applied')
+    }
+  } catch (error) {
+    await ds.destroy().catch(() => undefined)
+    throw toStoreError(error)
+  }
+  log?.info(
+    target.driver === 'postgres'
+      ? { driver: target.driver, schema: target.schema ?? 'public' }
+      : { driver: target.driver, database: target.database },
+    'store open',
+  )
+
+  let closing: Promise<void> | undefined
+  return {
+    driver: target.driver,
+    dataSource: ds,
+    messages: guard(createMessageStore(ds)),
+    identities: guard(createIdentityStore(ds)),
+    contacts: guard(createContactStore(ds)),
+    pluginState: (plugin) => guard(createPluginStateStore(ds, plugin)),
+    async ping() {
+      await ds.query('SELECT 1').catch(rethrow)
+    },
+    close() {
+      closing ??= ds.isInitialized ? ds.destroy() : Promise.resolve()
+      return closing
+    },
+  }
+}
