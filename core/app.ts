@@ -60,7 +60,7 @@ export async function buildApp(
     },
     bodyLimit: config.server.bodyLimit,
     // Reject unknown fields instead of silently dropping them.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   })
   installErrorHandling(app)
   app.decorate('config', config)
@@ -91,93 +91,110 @@ export async function buildApp(
     throw parleyError('PARLEY_ERR_QUEUE_UNAVAILABLE', (error as Error).message)
   }
 
-  // 3. Networks: imported and created now, started last (when workers listen).
-  const registry = new NetworkRegistry()
-  registry.on('status', (name, status, previous) => {
-    const level = status.state === 'online' ? 'info' : status.state === 'failed' ? 'error' : 'warn'
-    app.log[level](
-      { network: name, from: previous.state, to: status.state, reason: status.reason },
-      'network status',
-    )
-  })
-  app.decorate('networks', registry)
-  const shutdown = new AbortController()
-  const pluginDeps = {
-    rootDir,
-    log: app.log,
-    registry,
-    accept: createInboundSink(queues, app.log),
-    stateFor: (plugin: string) => store.pluginState(plugin),
-    signal: shutdown.signal,
-  }
-  const plugins = await loadPlugins(config.plugins, pluginDeps)
-  for (const { name } of plugins) queues.outboundFor(name)
-
-  // 4. Bots and the adapter that turns their replies into outbound jobs.
-  const bots = await loadBots(config.bots, rootDir, app.log)
-  app.decorate('bots', bots)
-  const outbound = createOutboundSink(store, queues, app.log)
-  app.decorate('outbound', outbound)
-  const adapter = new FederationAdapter({
-    log: app.log,
-    turnTimeoutMs: config.queues.botTurnTimeoutMs,
-    enqueueReply: async (reply) => {
-      await outbound({ ...reply, dedupKey: `reply-${reply.id}` })
-    },
-  })
-
-  // 5. Workers: inbound for this host, outbound for each loaded network.
-  const workers = new Workers({
-    queues,
-    store,
-    registry,
-    bots,
-    adapter,
-    log: app.log,
-    settings: config.queues,
-  })
-  workers.start(plugins.map((p) => p.name))
-
-  // 6. Routes; OpenAPI first so it sees every route.
-  app.addSchema(HealthSchema)
-  await app.register(swagger, {
-    openapi: {
-      info: {
-        title: 'Parley',
-        version: '0.1.0',
-        description: 'Federation host for instant messaging with bots',
-      },
-    },
-  })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
-  await app.register(healthRoutes)
-  await app.register(
-    async (v1) => {
-      await v1.register(networkRoutes)
-      await v1.register(messageRoutes)
-      // Each network's own routes live in their own encapsulated context.
-      for (const plugin of plugins) {
-        const routes = plugin.definition.routes
-        if (!routes) continue
-        await v1.register(async (scope) => routes(scope, plugin.connection), {
-          prefix: `/networks/${plugin.name}`,
-        })
-      }
-    },
-    { prefix: '/v1' },
-  )
-
-  // Shutdown: stop taking work and drain what is in flight, then close connections and stores.
-  app.addHook('onClose', async () => {
-    shutdown.abort()
-    await workers.close()
-    await stopPlugins(plugins, app.log)
+  // Anything failing from here on must not leave Redis or database handles open.
+  let cleanup = async () => {
     await queues.close()
     await store.close()
-  })
+  }
+  try {
+    // 3. Networks: imported and created now, started last (when workers listen).
+    const registry = new NetworkRegistry()
+    registry.on('status', (name, status, previous) => {
+      const level =
+        status.state === 'online' ? 'info' : status.state === 'failed' ? 'error' : 'warn'
+      app.log[level](
+        { network: name, from: previous.state, to: status.state, reason: status.reason },
+        'network status',
+      )
+    })
+    app.decorate('networks', registry)
+    const shutdown = new AbortController()
+    const pluginDeps = {
+      rootDir,
+      log: app.log,
+      registry,
+      accept: createInboundSink(queues, app.log),
+      stateFor: (plugin: string) => store.pluginState(plugin),
+      signal: shutdown.signal,
+    }
+    const plugins = await loadPlugins(config.plugins, pluginDeps)
+    for (const { name } of plugins) queues.outboundFor(name)
 
-  // 7. Networks start last; a slow or failing network never blocks or breaks the host.
-  await startPlugins(plugins, pluginDeps, config.queues.pluginStartTimeoutMs)
+    // 4. Bots and the adapter that turns their replies into outbound jobs.
+    const bots = await loadBots(config.bots, rootDir, app.log)
+    app.decorate('bots', bots)
+    const outbound = createOutboundSink(store, queues, app.log)
+    app.decorate('outbound', outbound)
+    const adapter = new FederationAdapter({
+      log: app.log,
+      turnTimeoutMs: config.queues.botTurnTimeoutMs,
+      enqueueReply: async (reply) => {
+        await outbound({ ...reply, dedupKey: `reply-${reply.id}` })
+      },
+    })
+
+    // 5. Workers: inbound for this host, outbound for each loaded network.
+    const workers = new Workers({
+      queues,
+      store,
+      registry,
+      bots,
+      adapter,
+      log: app.log,
+      settings: config.queues,
+    })
+    workers.start(plugins.map((p) => p.name))
+    cleanup = async () => {
+      await workers.close()
+      await stopPlugins(plugins, app.log)
+      await queues.close()
+      await store.close()
+    }
+
+    // 6. Routes; OpenAPI first so it sees every route.
+    app.addSchema(HealthSchema)
+    await app.register(swagger, {
+      openapi: {
+        info: {
+          title: 'Parley',
+          version: '0.1.0',
+          description: 'Federation host for instant messaging with bots',
+        },
+      },
+    })
+    await app.register(swaggerUi, { routePrefix: '/docs' })
+    await app.register(healthRoutes)
+    await app.register(
+      async (v1) => {
+        await v1.register(networkRoutes)
+        await v1.register(messageRoutes)
+        // Each network's own routes live in their own encapsulated context.
+        for (const plugin of plugins) {
+          const routes = plugin.definition.routes
+          if (!routes) continue
+          await v1.register(async (scope) => routes(scope, plugin.connection), {
+            prefix: `/networks/${plugin.name}`,
+          })
+        }
+      },
+      { prefix: '/v1' },
+    )
+
+    // Shutdown: stop taking work and drain what is in flight, then close connections and stores.
+    app.addHook('onClose', async () => {
+      shutdown.abort()
+      await workers.close()
+      await stopPlugins(plugins, app.log)
+      await queues.close()
+      await store.close()
+    })
+
+    // 7. Networks start last; a slow or failing network never blocks or breaks the host.
+    await startPlugins(plugins, pluginDeps, config.queues.pluginStartTimeoutMs)
+  } catch (error) {
+    await cleanup()
+    throw error
+  }
   return app
 }
 

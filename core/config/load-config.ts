@@ -100,6 +100,9 @@ export async function loadConfig(
   } catch (error) {
     throw parleyError('PARLEY_ERR_CONFIG', `cannot load ${file}: ${(error as Error).message}`)
   }
+  // A loader that compiles the file to CommonJS (ts-node) nests the default export once more.
+  const inner = (mod.default as { default?: ParleyConfigInput } | undefined)?.default
+  if (inner && typeof inner === 'object') mod = { default: inner }
   if (!mod.default)
     throw parleyError(
       'PARLEY_ERR_CONFIG',

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { type InboundEvent, PluginError } from '../contract/index.js'
 import { checkInboundEvent } from './inbound-schema.js'
+import { Sequencer } from './keyed-serial.js'
 import { inboundKey } from './names.js'
 import type { Queues } from './queues.js'
 
@@ -10,6 +11,7 @@ import type { Queues } from './queues.js'
  * job. Rejects with a PluginError the plugin can act on (refuse the stanza).
  */
 export function createInboundSink(queues: Queues, log: FastifyBaseLogger) {
+  const sequencer = new Sequencer()
   return async function accept(network: string, raw: InboundEvent): Promise<void> {
     let event: InboundEvent
     try {
@@ -28,7 +30,12 @@ export function createInboundSink(queues: Queues, log: FastifyBaseLogger) {
     try {
       await queues.inbound.add(
         event.type,
-        { network, event, acceptedAt: new Date().toISOString() },
+        {
+          network,
+          event,
+          acceptedAt: new Date().toISOString(),
+          order: sequencer.next(`${event.to}|${event.from}`),
+        },
         { jobId },
       )
     } catch (error) {

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { type OutboundMessage, parleyError, parseAddress } from '../contract/index.js'
 import type { Store } from '../store/store.js'
+import { Sequencer } from './keyed-serial.js'
 import { outboundJobId } from './names.js'
 import type { Queues } from './queues.js'
 
@@ -17,6 +18,7 @@ export interface OutboundRequest extends OutboundMessage {
  * and the caller gets PARLEY_ERR_QUEUE_UNAVAILABLE: nothing is silently lost.
  */
 export function createOutboundSink(store: Store, queues: Queues, log: FastifyBaseLogger) {
+  const sequencer = new Sequencer()
   return async function enqueue(request: OutboundRequest) {
     const network = parseAddress(request.to).network
     const { bot, dedupKey, ...message } = request
@@ -34,7 +36,7 @@ export function createOutboundSink(store: Store, queues: Queues, log: FastifyBas
     try {
       await queues.outboundFor(network).add(
         'message',
-        { network, message: { ...message, id: record.id } },
+        { network, message: { ...message, id: record.id }, order: sequencer.next(message.to) },
         {
           jobId: outboundJobId(record.id),
         },

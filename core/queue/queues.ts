@@ -2,6 +2,7 @@ import { type JobsOptions, Queue } from 'bullmq'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { InboundEvent, OutboundMessage } from '../contract/index.js'
 import { BACKOFF_TYPE } from './backoff.js'
+import type { Order } from './keyed-serial.js'
 import { INBOUND_QUEUE, outboundQueueName } from './names.js'
 
 export interface InboundJob {
@@ -9,11 +10,15 @@ export interface InboundJob {
   event: InboundEvent
   /** Host time the event was accepted, ISO 8601. */
   acceptedAt: string
+  /** Place in its conversation (see KeyedSerial). */
+  order?: Order
 }
 
 export interface OutboundJob {
   network: string
   message: OutboundMessage
+  /** Place among the messages to its recipient (see KeyedSerial). */
+  order?: Order
 }
 
 export interface QueueSettings {
@@ -31,6 +36,7 @@ export interface QueueSettings {
 export class Queues {
   readonly inbound: Queue<InboundJob>
   private readonly outbound = new Map<string, Queue<OutboundJob>>()
+  private readonly workerConnections: Redis[] = []
   readonly producer: Redis
   readonly jobOptions: JobsOptions
 
@@ -57,7 +63,10 @@ export class Queues {
 
   /** Connection options for workers: BullMQ needs `maxRetriesPerRequest: null` on blocking clients. */
   workerConnection(): Redis {
-    return new Redis(this.settings.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false })
+    const connection = new Redis(this.settings.redisUrl, { maxRetriesPerRequest: null })
+    // Workers do not close a connection they were given; Queues does, in close().
+    this.workerConnections.push(connection)
+    return connection
   }
 
   async ready(): Promise<void> {
@@ -73,6 +82,7 @@ export class Queues {
       ...[...this.outbound.values()].map((q) => q.close()),
     ])
     this.producer.disconnect()
+    for (const connection of this.workerConnections) connection.disconnect()
   }
 
   private makeQueue<T>(name: string): Queue<T> {

@@ -77,6 +77,7 @@ export class Workers {
   /** Stops taking jobs and waits for the ones in flight (graceful shutdown). */
   async close(): Promise<void> {
     this.deps.registry.off('status', this.onStatus)
+    this.serial.close()
     await Promise.allSettled(this.workers.map((w) => w.close()))
   }
 
@@ -113,7 +114,7 @@ export class Workers {
       this.deps.log.debug({ network, type: event.type, from: event.from }, 'inbound event')
       return { handled: false }
     }
-    return this.serial.run(`${event.to}|${event.from}`, () =>
+    return this.serial.run(`${event.to}|${event.from}`, job.data.order, () =>
       this.handleMessage(job, network, event),
     )
   }
@@ -162,7 +163,7 @@ export class Workers {
       await job.moveToDelayed(Date.now() + NOT_ONLINE_DELAY_MS, token)
       throw new DelayedError()
     }
-    return this.serial.run(`out|${message.to}`, async () => {
+    return this.serial.run(`out|${message.to}`, job.data.order, async () => {
       const attempts = job.attemptsMade + 1
       let remoteId: string
       try {

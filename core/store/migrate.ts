@@ -34,10 +34,16 @@ async function withMigrationLock<T>(ds: DataSource, work: () => Promise<T>): Pro
 
 /**
  * Applies every pending migration, each in its own transaction, oldest
- * first. Resolves with the names applied (empty when the schema is current).
+ * first, creating the PostgreSQL schema first if the DataSource names one
+ * that does not exist. Resolves with the names applied (empty when the
+ * schema is current).
  */
 export async function runMigrations(ds: DataSource): Promise<string[]> {
   return withMigrationLock(ds, async () => {
+    // Inside the lock: concurrent CREATE SCHEMA IF NOT EXISTS can still collide in PostgreSQL.
+    if (ds.options.type === 'postgres' && ds.options.schema) {
+      await ds.query(`CREATE SCHEMA IF NOT EXISTS ${ds.driver.escape(ds.options.schema)}`)
+    }
     const applied = await ds.runMigrations({ transaction: 'each' })
     return applied.map((m) => m.name)
   })

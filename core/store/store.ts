@@ -60,8 +60,8 @@ function guard<T extends object>(api: T): T {
 
 /**
  * Connects to the database `options` name (PostgreSQL for a postgres:// url,
- * else SQLite), creates the PostgreSQL `schema` if it is given and missing,
- * and applies pending migrations. Rejects with PARLEY_ERR_STORE_UNAVAILABLE
+ * else SQLite) and applies pending migrations (creating the PostgreSQL
+ * `schema` first if it is given and missing). Rejects with PARLEY_ERR_STORE_UNAVAILABLE
  * when the database cannot be reached and PARLEY_ERR_MIGRATION when a
  * migration fails; nothing is left open on failure.
  */
@@ -74,25 +74,18 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   } catch (error) {
     throw toStoreError(error)
   }
-  try {
-    if (target.driver === 'postgres' && target.schema) {
-      await ds.query(`CREATE SCHEMA IF NOT EXISTS ${ds.driver.escape(target.schema)}`)
+  if (options.migrate !== false) {
+    let applied: string[]
+    try {
+      applied = await runMigrations(ds)
+    } catch (error) {
+      await ds.destroy().catch(() => undefined)
+      if (isStoreUnavailable(error)) throw toStoreError(error)
+      const failed = parleyError('PARLEY_ERR_MIGRATION', (error as Error).message)
+      ;(failed as Error).cause = error
+      throw failed
     }
-    if (options.migrate !== false) {
-      let applied: string[]
-      try {
-        applied = await runMigrations(ds)
-      } catch (error) {
-        if (isStoreUnavailable(error)) throw error
-        const failed = parleyError('PARLEY_ERR_MIGRATION', (error as Error).message)
-        ;(failed as Error).cause = error
-        throw failed
-      }
-      for (const migration of applied) log?.info({ migration }, 'migration applied')
-    }
-  } catch (error) {
-    await ds.destroy().catch(() => undefined)
-    throw toStoreError(error)
+    for (const migration of applied) log?.info({ migration }, 'migration applied')
   }
   log?.info(
     target.driver === 'postgres'

@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto'
+import t from 'tap'
+import { fakePlugin, testApp } from '../helpers/app.js'
+
+t.test('bad REST input gets a 4xx with a stable code, never a 500', async (t) => {
+  const app = await testApp(t, { plugins: [fakePlugin(randomUUID())] })
+  const cases: Array<
+    [
+      string,
+      {
+        method: 'GET' | 'POST'
+        url: string
+        payload?: string | object
+        headers?: Record<string, string>
+      },
+      number,
+      string,
+    ]
+  > = [
+    [
+      'missing text',
+      { method: 'POST', url: '/v1/messages', payload: { to: 'fake:a@fake.test' } },
+      400,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      'empty text',
+      { method: 'POST', url: '/v1/messages', payload: { to: 'fake:a@fake.test', text: '' } },
+      400,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      'unknown field',
+      {
+        method: 'POST',
+        url: '/v1/messages',
+        payload: { to: 'fake:a@fake.test', text: 'x', cc: 'y' },
+      },
+      400,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      'text not a string',
+      { method: 'POST', url: '/v1/messages', payload: { to: 'fake:a@fake.test', text: 5 } },
+      400,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      'address without network',
+      { method: 'POST', url: '/v1/messages', payload: { to: 'alice@example.org', text: 'x' } },
+      400,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      'unknown network',
+      { method: 'POST', url: '/v1/messages', payload: { to: 'irc:bob@x', text: 'x' } },
+      400,
+      'PARLEY_ERR_NETWORK_UNKNOWN',
+    ],
+    [
+      'id the plugin rejects',
+      { method: 'POST', url: '/v1/messages', payload: { to: 'fake:no-at-sign', text: 'x' } },
+      400,
+      'PARLEY_ERR_ADDRESS_INVALID',
+    ],
+    [
+      'from that is not an identity',
+      {
+        method: 'POST',
+        url: '/v1/messages',
+        payload: { from: 'fake:other@fake.test', to: 'fake:a@fake.test', text: 'x' },
+      },
+      422,
+      'PARLEY_ERR_NO_IDENTITY',
+    ],
+    [
+      'malformed JSON',
+      {
+        method: 'POST',
+        url: '/v1/messages',
+        payload: '{"to": ',
+        headers: { 'content-type': 'application/json' },
+      },
+      400,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      'array body',
+      { method: 'POST', url: '/v1/messages', payload: [1, 2] },
+      400,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      'wrong content type',
+      {
+        method: 'POST',
+        url: '/v1/messages',
+        payload: '<to/>',
+        headers: { 'content-type': 'application/xml' },
+      },
+      415,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      'body too large',
+      {
+        method: 'POST',
+        url: '/v1/messages',
+        payload: { to: 'fake:a@fake.test', text: 'x'.repeat(70000) },
+      },
+      413,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      'unknown message id',
+      { method: 'GET', url: '/v1/messages/7f1e0e0e-0000-4000-8000-000000000000' },
+      404,
+      'PARLEY_ERR_MESSAGE_NOT_FOUND',
+    ],
+    [
+      'bad message id',
+      { method: 'GET', url: '/v1/messages/..%2F..' },
+      400,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      'unknown network view',
+      { method: 'GET', url: '/v1/networks/nope' },
+      404,
+      'PARLEY_ERR_NOT_FOUND',
+    ],
+    ['unknown route', { method: 'GET', url: '/v1/nothing-here' }, 404, 'PARLEY_ERR_NOT_FOUND'],
+  ]
+  for (const [name, request, status, code] of cases) {
+    const res = await app.inject(request)
+    t.equal(res.statusCode, status, `${name}: status`)
+    t.equal(res.json().code, code, `${name}: code`)
+  }
+})
+
+t.test('the OpenAPI document lists the v1 routes', async (t) => {
+  const app = await testApp(t)
+  const res = await app.inject({ method: 'GET', url: '/docs/json' })
+  t.equal(res.statusCode, 200)
+  const paths = Object.keys(res.json().paths)
+  for (const p of ['/health', '/v1/networks', '/v1/messages', '/v1/messages/{id}'])
+    t.ok(paths.includes(p), p)
+})

@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+import type { Test } from 'tap'
+import { buildApp } from '../../core/app.js'
+import { resolveConfig } from '../../core/config/load-config.js'
+import type { ParleyConfigInput } from '../../core/config/schema.js'
+
+export const ROOT = new URL('../../', import.meta.url).pathname
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+export const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+/**
+ * A config isolated for one test: its own BullMQ prefix in the real Redis
+ * and its own SQLite file (or PostgreSQL schema), all removed at teardown.
+ */
+export function testConfig(t: Test, input: ParleyConfigInput = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'parley-test-'))
+  const prefix = `ptest-${randomUUID().slice(0, 8)}`
+  t.teardown(async () => {
+    rmSync(dir, { recursive: true, force: true })
+    await deleteRedisPrefix(prefix)
+  })
+  return resolveConfig({
+    ...input,
+    server: { logLevel: 'silent', ...input.server },
+    database: { sqlitePath: join(dir, 'parley.sqlite'), ...input.database },
+    redis: { url: REDIS_URL, prefix, ...input.redis },
+    queues: { backoffMs: 50, backoffMaxMs: 500, pluginStartTimeoutMs: 5000, ...input.queues },
+  })
+}
+
+export async function testApp(t: Test, input: ParleyConfigInput = {}) {
+  const config = testConfig(t, input)
+  const app = await buildApp(config, { rootDir: ROOT })
+  t.teardown(() => app.close())
+  return app
+}
+
+export async function deleteRedisPrefix(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL)
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+      cursor = next
+      if (keys.length) await redis.del(...keys)
+    } while (cursor !== '0')
+  } finally {
+    redis.disconnect()
+  }
+}
+
+/** Polls `check` until it returns a truthy value or `timeoutMs` passes (then throws with `what`). */
+export async function waitFor<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeoutMs = 10_000,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value) return value as NonNullable<T>
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
+
+export function fakePlugin(key: string, options: Record<string, unknown> = {}) {
+  return {
+    name: 'fake',
+    module: './test/helpers/fake-network/index.ts',
+    options: { key, ...options },
+  }
+}
