@@ -5,13 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import {
-  createSchema,
-  dropSchema,
-  PG_TEST_URL,
-  pgTables,
-  uniqueSchemaName,
-} from './fixtures/backends.js'
+import { dropSchema, PG_TEST_URL, pgTables, uniqueSchemaName } from './fixtures/backends.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const CLI = join(ROOT, 'core/store/migrate-cli.ts')
@@ -112,9 +106,8 @@ t.test('without DATABASE_URL the CLI uses ./data/parley.sqlite', async (t) => {
   t.ok(existsSync(join(dir, 'data', 'parley.sqlite')))
 })
 
-t.test('up and down on PostgreSQL with DATABASE_SCHEMA', async (t) => {
+t.test('up and down on PostgreSQL with DATABASE_SCHEMA, creating the schema', async (t) => {
   const schema = uniqueSchemaName()
-  await createSchema(schema)
   t.teardown(() => dropSchema(schema))
   const env = { DATABASE_URL: PG_TEST_URL, DATABASE_SCHEMA: schema }
   const up = await cli(['up'], env)
