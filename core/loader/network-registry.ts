@@ -87,6 +87,25 @@ export class NetworkRegistry extends EventEmitter<RegistryEvents> {
     if (network) network.lastError = { code, message, at: new Date().toISOString() }
   }
 
+  /** Resolves true once `name` is online, or false if `signal` aborts first. */
+  waitOnline(name: string, signal: AbortSignal): Promise<boolean> {
+    if (this.isOnline(name)) return Promise.resolve(true)
+    if (signal.aborted) return Promise.resolve(false)
+    return new Promise((resolve) => {
+      const onStatus = (changed: string) => {
+        if (changed === name && this.isOnline(name)) done(true)
+      }
+      const onAbort = () => done(false)
+      const done = (value: boolean) => {
+        this.off('status', onStatus)
+        signal.removeEventListener('abort', onAbort)
+        resolve(value)
+      }
+      this.on('status', onStatus)
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
   isOnline(name: string): boolean {
     return this.networks.get(name)?.status.state === 'online'
   }

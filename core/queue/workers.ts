@@ -2,7 +2,12 @@ import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq'
 import type { FastifyBaseLogger } from 'fastify'
 import type { FederationAdapter } from '../bots/federation-adapter.js'
 import type { BotDirectory } from '../bots/load-bots.js'
-import { type InboundMessage, PluginError } from '../contract/index.js'
+import {
+  type Connection,
+  type InboundMessage,
+  type OutboundMessage,
+  PluginError,
+} from '../contract/index.js'
 import type { NetworkRegistry } from '../loader/network-registry.js'
 import type { Store } from '../store/store.js'
 import { jitteredBackoff } from './backoff.js'
@@ -27,7 +32,7 @@ interface WorkerDeps {
   settings: WorkerSettings
 }
 
-/** How long an outbound job waits before looking again at a network that is not online. */
+/** Delay of an outbound job parked at shutdown because its network was not online. */
 const NOT_ONLINE_DELAY_MS = 1000
 
 /**
@@ -39,6 +44,7 @@ export class Workers {
   private readonly workers: Worker[] = []
   private readonly outbound = new Map<string, Worker<OutboundJob>>()
   private readonly serial = new KeyedSerial()
+  private readonly closing = new AbortController()
   private readonly onStatus: (name: string) => void
 
   constructor(private readonly deps: WorkerDeps) {
@@ -77,6 +83,7 @@ export class Workers {
   /** Stops taking jobs and waits for the ones in flight (graceful shutdown). */
   async close(): Promise<void> {
     this.deps.registry.off('status', this.onStatus)
+    this.closing.abort()
     this.serial.close()
     await Promise.allSettled(this.workers.map((w) => w.close()))
   }
@@ -154,12 +161,40 @@ export class Workers {
     return { id: record.id, bot: bot.name }
   }
 
+  /**
+   * Sends, and if the connection drops under the send, waits for it to come
+   * back and sends again in the same attempt (at most 3 times), so the
+   * message keeps its place before the ones queued behind it.
+   */
+  private async sendWhenOnline(
+    network: string,
+    connection: Connection,
+    message: OutboundMessage,
+  ): Promise<string> {
+    for (let round = 1; ; round++) {
+      try {
+        return (await connection.send(message)).remoteId
+      } catch (error) {
+        const dropped =
+          PluginError.is(error) && error.retryable && !this.deps.registry.isOnline(network)
+        if (
+          !dropped ||
+          round >= 3 ||
+          !(await this.deps.registry.waitOnline(network, this.closing.signal))
+        )
+          throw error
+      }
+    }
+  }
+
   private async processOutbound(job: Job<OutboundJob>, token?: string): Promise<unknown> {
     const { network, message } = job.data
     const { registry, store, log } = this.deps
     const connection = registry.get(network)?.connection
-    if (!connection || !registry.isOnline(network)) {
-      // Waiting for a connection is not a failed attempt: park the job without using one up.
+    // A job fetched just as the network went down waits for it (keeping its
+    // place in the recipient's order); only a shutdown parks it as delayed,
+    // which does not use up an attempt.
+    if (!connection || !(await registry.waitOnline(network, this.closing.signal))) {
       await job.moveToDelayed(Date.now() + NOT_ONLINE_DELAY_MS, token)
       throw new DelayedError()
     }
@@ -167,7 +202,7 @@ export class Workers {
       const attempts = job.attemptsMade + 1
       let remoteId: string
       try {
-        remoteId = (await connection.send(message)).remoteId
+        remoteId = await this.sendWhenOnline(network, connection, message)
       } catch (error) {
         const retryable = PluginError.is(error) ? error.retryable : true
         const code = (error as { code?: string }).code ?? 'PARLEY_ERR_PLUGIN_THREW'

@@ -3,6 +3,7 @@ import t, { type Test } from 'tap'
 import { fakePlugin, testApp, waitFor } from '../helpers/app.js'
 import { turns } from '../helpers/bots/flaky/index.js'
 import { fakeConnections } from '../helpers/fake-network/index.js'
+import { dropSchema, PG_TEST_URL, uniqueSchemaName } from '../store/fixtures/backends.js'
 
 const flakyBot = (failures: number) => ({
   name: 'flaky',
@@ -206,4 +207,25 @@ t.test('/v1/networks redacts secrets', async (t) => {
   const res = await app.inject({ method: 'GET', url: '/v1/networks' })
   t.notMatch(res.body, /hunter2/)
   t.equal(res.json().networks[0].options.password, '[redacted]')
+})
+
+t.test('the whole path works on PostgreSQL too', async (t) => {
+  const schema = uniqueSchemaName()
+  t.teardown(() => dropSchema(schema))
+  const key = randomUUID()
+  const app = await testApp(t, {
+    database: { url: PG_TEST_URL, schema },
+    plugins: [fakePlugin(key)],
+    bots: [{ name: 'echo', identities: ['fake:*'] }],
+  })
+  const fake = fakeConnections.get(key)
+  if (!fake) throw new Error('fake network not created')
+  await fake.receive('pg@fake.test', 'on postgres', 'pg-1')
+  const sent = await waitFor('echo over postgres', () => fake.sent[0])
+  t.equal(sent.text, 'echo: on postgres')
+  const reply = await waitFor('sent', async () => {
+    const r = await app.store.messages.get(sent.id)
+    return r?.status === 'sent' ? r : undefined
+  })
+  t.equal(reply.attempts, 1)
 })
