@@ -1,0 +1,158 @@
+import t, { type Test } from 'tap'
+import { testApp, waitFor } from '../helpers/app.js'
+import { connectUser } from '../helpers/xmpp-user.js'
+import { startProsody } from '../peers/prosody.js'
+
+/**
+ * The walking skeleton end to end: a person on a real Prosody talks to the
+ * echo bot through the real xmpp plugin, BullMQ on the real Redis and the
+ * SQLite store.
+ */
+async function world(t: Test) {
+  const prosody = await startProsody({
+    users: [
+      { username: 'echo', password: 'bot-pass' },
+      { username: 'alice', password: 'alice-pass' },
+    ],
+  })
+  t.teardown(() => prosody.stop())
+  const app = await testApp(t, {
+    plugins: [
+      {
+        name: 'xmpp',
+        options: {
+          service: prosody.service,
+          domain: prosody.domain,
+          username: 'echo',
+          password: 'bot-pass',
+          reconnectMinMs: 100,
+          reconnectMaxMs: 1000,
+        },
+      },
+    ],
+    bots: [{ name: 'echo', identities: [`xmpp:${prosody.jid('echo')}`] }],
+  })
+  const alice = await connectUser({
+    service: prosody.service,
+    domain: prosody.domain,
+    username: 'alice',
+    password: 'alice-pass',
+  })
+  t.teardown(() => alice.stop())
+  return { prosody, app, alice, bot: prosody.jid('echo') }
+}
+
+const networkView = async (app: Awaited<ReturnType<typeof testApp>>) =>
+  (await app.inject({ method: 'GET', url: '/v1/networks/xmpp' })).json()
+
+t.test('an XMPP user messages the bot and receives the echo; the record shows sent', async (t) => {
+  const { app, alice, bot } = await world(t)
+  t.equal((await networkView(app)).status, 'online')
+  await alice.send(bot, 'hello parley')
+  const [reply] = await alice.waitForMessages(1)
+  t.equal(reply?.body, 'echo: hello parley')
+  t.match(reply?.from, new RegExp(`^${bot}`))
+  const records = await waitFor('both records final', async () => {
+    const list = await app.store.messages.list({ limit: 10 })
+    const out = list.find((r) => r.direction === 'out')
+    const inbound = list.find((r) => r.direction === 'in')
+    return out?.status === 'sent' && inbound?.status === 'handled' ? { out, inbound } : undefined
+  })
+  t.equal(records.out.text, 'echo: hello parley')
+  t.equal(records.out.to, `xmpp:${alice.jid}`)
+  t.ok(records.out.remoteId, 'the stanza id is kept')
+})
+
+t.test('POST /v1/messages reaches the XMPP user and GET reports it sent', async (t) => {
+  const { app, alice } = await world(t)
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/messages',
+    payload: { to: `xmpp:${alice.jid}`, text: 'a note from a service' },
+  })
+  t.equal(res.statusCode, 202)
+  const { id } = res.json()
+  const [message] = await alice.waitForMessages(1)
+  t.equal(message?.body, 'a note from a service')
+  const status = await waitFor('sent', async () => {
+    const body = (await app.inject({ method: 'GET', url: `/v1/messages/${id}` })).json()
+    return body.status === 'sent' ? body : undefined
+  })
+  t.equal(status.to, `xmpp:${alice.jid}`)
+})
+
+t.test(
+  'Prosody stops mid-conversation: offline, then online again; nothing lost or duplicated',
+  async (t) => {
+    const { app, prosody, alice, bot } = await world(t)
+    for (let i = 0; i < 5; i++) await alice.send(bot, `before ${i}`)
+    await alice.waitForMessages(5)
+
+    await prosody.stop()
+    const down = await waitFor('the network reported down', async () => {
+      const view = await networkView(app)
+      return ['offline', 'connecting'].includes(view.status) ? view : undefined
+    })
+    t.ok(down.reason, `reason given: ${down.reason}`)
+
+    const queued: string[] = []
+    for (let i = 0; i < 5; i++) {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v1/messages',
+        payload: { to: `xmpp:${alice.jid}`, text: `while down ${i}` },
+      })
+      t.equal(res.statusCode, 202, 'accepted while the network is down')
+      queued.push(res.json().id)
+    }
+    for (const id of queued) t.equal((await app.store.messages.get(id))?.status, 'queued')
+
+    await prosody.start()
+    await waitFor(
+      'the network back online',
+      async () => (await networkView(app)).status === 'online',
+      30_000,
+    )
+    await alice.waitOnline()
+    for (let i = 0; i < 5; i++) await alice.send(bot, `after ${i}`)
+
+    // 5 echoes before, 5 queued messages (offline storage or live), 5 echoes after.
+    await alice.waitForMessages(15, 30_000)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const bodies = alice.messages.map((m) => m.body)
+    const expected = [
+      ...[0, 1, 2, 3, 4].map((i) => `echo: before ${i}`),
+      ...[0, 1, 2, 3, 4].map((i) => `while down ${i}`),
+      ...[0, 1, 2, 3, 4].map((i) => `echo: after ${i}`),
+    ]
+    t.same([...bodies].sort(), [...expected].sort(), 'every message exactly once')
+    t.equal(new Set(bodies).size, bodies.length, 'no duplicates')
+    for (const id of queued) t.equal((await app.store.messages.get(id))?.status, 'sent')
+  },
+)
+
+t.test(
+  'wrong XMPP credentials: the host is up and the network shows failed with the reason',
+  async (t) => {
+    const prosody = await startProsody({ users: [{ username: 'echo', password: 'right' }] })
+    t.teardown(() => prosody.stop())
+    const app = await testApp(t, {
+      plugins: [
+        {
+          name: 'xmpp',
+          options: {
+            service: prosody.service,
+            domain: prosody.domain,
+            username: 'echo',
+            password: 'wrong',
+          },
+        },
+      ],
+    })
+    t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200)
+    const view = await networkView(app)
+    t.equal(view.status, 'failed')
+    t.match(view.reason, /not-authorized|credentials/)
+    t.notMatch(JSON.stringify(view), /wrong/, 'the password is not shown')
+  },
+)
