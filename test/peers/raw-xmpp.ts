@@ -1,0 +1,111 @@
+/**
+ * A plain @xmpp/client user on a test Prosody: the "other side" of a
+ * conversation with a plugin under test. It records every stanza it receives
+ * and can send anything, including stanzas the plugin should shrug off.
+ */
+import { client, type Element, type XmppClient, xml } from '@xmpp/client'
+// The library's XEP-0198 counter races at login and Prosody drops the session
+// now and then; the plugin's fix is a library fix, so peers use it too.
+import { guardInboundCounter } from '../../plugins/xmpp/sm-counter.js'
+
+export interface RawXmppUser {
+  readonly client: XmppClient
+  /** Full JID of this session. */
+  readonly jid: string
+  /** Bare JID. */
+  readonly bare: string
+  /** Every stanza received, in order. */
+  readonly received: Element[]
+  send(stanza: Element): Promise<void>
+  /** A `type="chat"` message with a body; returns its id. */
+  message(to: string, body: string, attrs?: Record<string, string>): Promise<string>
+  /** Resolves with the first received stanza (from `since`) that matches. */
+  waitFor(
+    predicate: (stanza: Element) => boolean,
+    options?: { timeoutMs?: number; since?: number },
+  ): Promise<Element>
+  /** Closes the stream (idempotent). */
+  stop(): Promise<void>
+}
+
+export interface UserOptions {
+  resource?: string
+  /** Send initial presence after login. @defaultValue true */
+  presence?: boolean
+}
+
+let counter = 0
+
+export async function connectRawUser(
+  peer: { service: string; domain: string },
+  username: string,
+  password: string,
+  options: UserOptions = {},
+): Promise<RawXmppUser> {
+  const xmpp = client({
+    service: peer.service,
+    domain: peer.domain,
+    resource: options.resource ?? `user-${process.pid}-${++counter}`,
+    // PLAIN: SCRAM-SHA-1 costs @xmpp/client over a second of CPU per login.
+    credentials: (authenticate) => authenticate({ username, password }, 'PLAIN'),
+  })
+  xmpp.reconnect.stop()
+  guardInboundCounter(xmpp)
+  // Tests make peers misbehave on purpose; an unhandled 'error' would throw.
+  xmpp.on('error', () => {})
+  const received: Element[] = []
+  const waiters = new Set<() => void>()
+  xmpp.on('stanza', (stanza: Element) => {
+    received.push(stanza)
+    for (const check of [...waiters]) check()
+  })
+  const jid = await xmpp.start()
+  if (options.presence ?? true) await xmpp.send(xml('presence'))
+  let stopped = false
+  return {
+    client: xmpp,
+    jid: jid.toString(),
+    bare: jid.bare().toString(),
+    received,
+    send: (stanza) => xmpp.send(stanza),
+    async message(to, body, attrs = {}) {
+      const id = attrs.id ?? `m-${process.pid}-${++counter}`
+      await xmpp.send(xml('message', { type: 'chat', to, ...attrs, id }, xml('body', {}, body)))
+      return id
+    },
+    waitFor(predicate, { timeoutMs = 5000, since = 0 } = {}) {
+      return new Promise<Element>((resolve, reject) => {
+        let checked = since
+        const check = () => {
+          for (; checked < received.length; checked++) {
+            const stanza = received[checked] as Element
+            if (predicate(stanza)) {
+              done()
+              resolve(stanza)
+              return
+            }
+          }
+        }
+        const timer = setTimeout(() => {
+          done()
+          reject(new Error(`${jid}: no matching stanza within ${timeoutMs} ms`))
+        }, timeoutMs)
+        const done = () => {
+          clearTimeout(timer)
+          waiters.delete(check)
+        }
+        waiters.add(check)
+        check()
+      })
+    },
+    async stop() {
+      if (stopped) return
+      stopped = true
+      try {
+        await xmpp.stop()
+      } catch {
+        xmpp.socket?.destroy()
+      }
+    },
+  }
+}
