@@ -43,6 +43,10 @@ export async function connectUser(options: {
       authenticate({ username: options.username, password: options.password }, 'PLAIN'),
   } as never)
   entity.on('error', () => {})
+  // Nagle's algorithm holds small stanzas back ~40 ms behind delayed ACKs.
+  entity.on('connect', () =>
+    (entity as unknown as { socket?: { setNoDelay(v: boolean): void } }).socket?.setNoDelay(true),
+  )
   const messages: ReceivedMessage[] = []
   const listeners: Array<(m: ReceivedMessage) => void> = []
   entity.on('stanza', (stanza: Element) => {

@@ -45,6 +45,11 @@ modules_enabled = {
 -- throttled: benchmarks push ~10k stanzas/s through one instance).
 modules_disabled = { "s2s", "s2s_auth_certs", "http", "bosh", "websocket", "limits" }
 
+-- TCP_NODELAY on client sockets. With Nagle on, a small stanza Prosody writes
+-- (e.g. a stream-management <a/>) that the client has nothing to answer
+-- holds the next stanza back until the client's delayed ACK, ~40 ms.
+network_settings = { nagle = false }
+
 -- Short enough that a killed client's session does not linger for 10 minutes,
 -- long enough for a client to resume after a brief outage.
 smacks_hibernation_time = {{SMACKS_HIBERNATION}}

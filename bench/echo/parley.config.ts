@@ -1,0 +1,22 @@
+import { defineConfig } from '../../core/config/define-config.js'
+
+/** The host as the echo benchmark runs it: xmpp plugin + echo bot, embedded SQLite, its own Redis prefix. */
+const env = process.env
+export default defineConfig({
+  server: { logLevel: 'warn' },
+  database: { sqlitePath: env.BENCH_SQLITE ?? './data/bench.sqlite' },
+  redis: { prefix: env.BENCH_PREFIX ?? 'parley-bench' },
+  queues: { keepCompletedSeconds: 600 },
+  plugins: [
+    {
+      name: 'xmpp',
+      options: {
+        service: env.XMPP_SERVICE,
+        domain: env.XMPP_DOMAIN,
+        username: env.XMPP_USERNAME,
+        password: env.XMPP_PASSWORD,
+      },
+    },
+  ],
+  bots: [{ name: 'echo', identities: [`xmpp:${env.XMPP_USERNAME}@${env.XMPP_DOMAIN}`] }],
+})
