@@ -83,8 +83,11 @@ const FATAL_SASL = new Set([
   'encryption-required',
   'no-usable-mechanism',
 ])
-// Stream errors that will repeat on every attempt (RFC 6120 §4.9.3).
+// Stream errors that will repeat on every attempt (RFC 6120 §4.9.3). `conflict`:
+// another session bound our resource and the server kicked us; reconnecting
+// would kick it in turn, and the two would take turns forever.
 const FATAL_STREAM = new Set([
+  'conflict',
   'host-unknown',
   'improper-addressing',
   'not-authorized',

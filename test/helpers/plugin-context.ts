@@ -49,6 +49,11 @@ export interface FakePluginContext extends PluginContext {
     options?: WaitOptions,
   ): Promise<ConnectionStatus>
   waitForLog(predicate: (entry: LogEntry) => boolean, options?: WaitOptions): Promise<LogEntry>
+  /** Resolves with the first truthy value of `condition`, re-checked whenever the plugin emits, reports or logs. */
+  until<T>(
+    condition: () => T | undefined | null | false,
+    options?: { timeoutMs?: number; what?: string },
+  ): Promise<T>
   /** Aborts `signal`, as the host does on shutdown. */
   abort(): void
 }
@@ -152,6 +157,7 @@ export function createPluginContext(options: PluginContextOptions = {}): FakePlu
     onEmit: options.onEmit,
     async emit(event) {
       emitted.push(event)
+      notify()
       try {
         if (ctx.onEmit) await ctx.onEmit(event)
       } finally {
@@ -172,6 +178,30 @@ export function createPluginContext(options: PluginContextOptions = {}): FakePlu
     ) => waitFor(events, predicate, 'an event', opts) as Promise<T>,
     waitForStatus: (predicate, opts) => waitFor(statuses, predicate, 'a status', opts),
     waitForLog: (predicate, opts) => waitFor(logs, predicate, 'a log entry', opts),
+    until: <T>(
+      condition: () => T | undefined | null | false,
+      opts: { timeoutMs?: number; what?: string } = {},
+    ) =>
+      new Promise<T>((resolve, reject) => {
+        const { timeoutMs = 5000, what = 'a condition' } = opts
+        const check = () => {
+          const value = condition()
+          if (value) {
+            cleanup()
+            resolve(value)
+          }
+        }
+        const timer = setTimeout(() => {
+          cleanup()
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`))
+        }, timeoutMs)
+        const cleanup = () => {
+          clearTimeout(timer)
+          waiters.delete(check)
+        }
+        waiters.add(check)
+        check()
+      }),
     abort: () => controller.abort(),
   }
   return ctx

@@ -1,0 +1,89 @@
+/**
+ * A loopback TCP proxy to put between a client and a real peer, so a test
+ * can break the network without touching the peer: `cut()` drops every
+ * connection at once (like a NAT timeout or Wi-Fi loss: the server keeps the
+ * session and may let the client resume it), `blackhole()` keeps sockets open
+ * but stops forwarding (a silent network).
+ */
+import { once } from 'node:events'
+import { connect, createServer, type Server, type Socket } from 'node:net'
+
+export interface TcpProxy {
+  readonly port: number
+  /** `xmpp://127.0.0.1:PORT` */
+  readonly service: string
+  /** Connections accepted so far. */
+  readonly accepted: number
+  /** Destroys every open connection (both sides); new ones are still accepted. */
+  cut(): void
+  /** Stops forwarding in both directions (bytes are kept, not lost); sockets stay open. `restore()` delivers them. */
+  blackhole(): void
+  restore(): void
+  close(): Promise<void>
+}
+
+export async function startTcpProxy(target: { port: number; host?: string }): Promise<TcpProxy> {
+  const host = target.host ?? '127.0.0.1'
+  const pairs = new Set<[Socket, Socket]>()
+  let accepted = 0
+  let holding = false
+  const flushers = new Set<() => void>()
+  const server: Server = createServer((client) => {
+    accepted++
+    const upstream = connect({ host, port: target.port })
+    const pair: [Socket, Socket] = [client, upstream]
+    pairs.add(pair)
+    const forward = (from: Socket, to: Socket) => {
+      // A silent network delays bytes, it does not lose them (TCP): park them.
+      const parked: Buffer[] = []
+      from.on('data', (chunk: Buffer) => {
+        if (holding) parked.push(chunk)
+        else to.write(chunk)
+      })
+      flushers.add(() => {
+        for (const chunk of parked.splice(0)) to.write(chunk)
+      })
+    }
+    forward(client, upstream)
+    forward(upstream, client)
+    const close = () => {
+      pairs.delete(pair)
+      client.destroy()
+      upstream.destroy()
+    }
+    for (const socket of pair) {
+      socket.on('error', close)
+      socket.on('close', close)
+    }
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const address = server.address()
+  if (address === null || typeof address === 'string') throw new Error('proxy has no port')
+  const cut = () => {
+    for (const [a, b] of pairs) {
+      a.destroy()
+      b.destroy()
+    }
+    pairs.clear()
+  }
+  return {
+    port: address.port,
+    service: `xmpp://127.0.0.1:${address.port}`,
+    get accepted() {
+      return accepted
+    },
+    cut,
+    blackhole() {
+      holding = true
+    },
+    restore() {
+      holding = false
+      for (const flush of flushers) flush()
+    },
+    async close() {
+      cut()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
