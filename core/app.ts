@@ -168,13 +168,16 @@ export async function buildApp(
       async (v1) => {
         await v1.register(networkRoutes)
         await v1.register(messageRoutes)
-        // Each network's own routes live in their own encapsulated context.
+        // Each network gets its own encapsulated context under /v1/networks/<name>/:
+        // its routes, hooks and decorators cannot leak into the host or another network.
         for (const plugin of plugins) {
-          const routes = plugin.definition.routes
-          if (!routes) continue
-          await v1.register(async (scope) => routes(scope, plugin.connection), {
-            prefix: `/networks/${plugin.name}`,
-          })
+          await v1.register(
+            async (scope) => {
+              scope.decorate('network', plugin.name)
+              await plugin.definition.routes?.(scope, plugin.connection)
+            },
+            { prefix: `/networks/${plugin.name}` },
+          )
         }
       },
       { prefix: '/v1' },

@@ -45,6 +45,7 @@ export class Workers {
   private readonly outbound = new Map<string, Worker<OutboundJob>>()
   private readonly serial = new KeyedSerial()
   private readonly closing = new AbortController()
+  private inbound: Worker<InboundJob> | undefined
   private readonly onStatus: (name: string) => void
 
   constructor(private readonly deps: WorkerDeps) {
@@ -62,6 +63,7 @@ export class Workers {
       settings: { backoffStrategy },
     })
     this.watch(inbound, 'inbound')
+    this.inbound = inbound
     for (const network of networks) {
       const worker = new Worker<OutboundJob>(
         outboundQueueName(network),
@@ -81,8 +83,25 @@ export class Workers {
   }
 
   /** Stops taking jobs and waits for the ones in flight (graceful shutdown). */
-  async close(): Promise<void> {
+  /**
+   * Graceful shutdown: finish the bot turns in flight, then give the
+   * replies they queued (and anything else waiting) up to `drainMs` to go
+   * out on networks that are online, then stop. What is left stays queued
+   * for the next start: nothing is dropped.
+   */
+  async close(drainMs = 5000): Promise<void> {
     this.deps.registry.off('status', this.onStatus)
+    await this.inbound?.close()
+    const deadline = Date.now() + drainMs
+    for (const [network, worker] of this.outbound) {
+      if (!this.deps.registry.isOnline(network) || worker.isPaused()) continue
+      const queue = this.deps.queues.outboundFor(network)
+      while (Date.now() < deadline) {
+        const counts = await queue.getJobCounts('waiting', 'active', 'prioritized').catch(() => undefined)
+        if (!counts || Object.values(counts).every((n) => n === 0)) break
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    }
     this.closing.abort()
     this.serial.close()
     await Promise.allSettled(this.workers.map((w) => w.close()))

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { fakePlugin, testApp, waitFor } from '../helpers/app.js'
 import { turns } from '../helpers/bots/flaky/index.js'
+import { started } from '../helpers/bots/slow/index.js'
 import { fakeConnections } from '../helpers/fake-network/index.js'
 import { dropSchema, PG_TEST_URL, uniqueSchemaName } from '../store/fixtures/backends.js'
 
@@ -229,3 +230,61 @@ t.test('the whole path works on PostgreSQL too', async (t) => {
   })
   t.equal(reply.attempts, 1)
 })
+
+t.test('closing the host drains a bot turn in flight: its reply is still sent', async (t) => {
+  const key = randomUUID()
+  const app = await testApp(t, {
+    plugins: [fakePlugin(key)],
+    bots: [
+      {
+        name: 'slow',
+        module: './test/helpers/bots/slow/index.ts',
+        identities: ['fake:*'],
+        options: { delayMs: 400 },
+      },
+    ],
+  })
+  const fake = fakeConnections.get(key)
+  if (!fake) throw new Error('fake network not created')
+  const text = `drain-${randomUUID()}`
+  await fake.receive('slowpoke@fake.test', text, 'slow-1')
+  await waitFor('the turn started', () => started.includes(text))
+  const record = await waitFor(
+    'inbound recorded',
+    async () => (await app.store.messages.list({ limit: 1 }))[0],
+  )
+  await app.close()
+  t.equal(fake.sent.length, 1, 'the reply went out before the connection closed')
+  t.equal(fake.sent[0]?.text, `slow: ${text}`)
+  t.equal(record.text, text)
+})
+
+t.test(
+  'a bot turn that runs past botTurnTimeoutMs fails and is retried, the host runs on',
+  async (t) => {
+    const key = randomUUID()
+    const app = await testApp(t, {
+      queues: { botTurnTimeoutMs: 100, attempts: 2 },
+      plugins: [fakePlugin(key)],
+      bots: [
+        {
+          name: 'slow',
+          module: './test/helpers/bots/slow/index.ts',
+          identities: ['fake:*'],
+          options: { delayMs: 1000 },
+        },
+      ],
+    })
+    const fake = fakeConnections.get(key)
+    if (!fake) throw new Error('fake network not created')
+    await fake.receive('hang@fake.test', 'hang', 'hang-1')
+    const failed = await waitFor('the message failed after its attempts', async () => {
+      const [record] = await app.store.messages.list({ status: 'failed', limit: 1 })
+      const jobs = await app.queues.inbound.getFailed()
+      return record && jobs.length === 1 ? { record, job: jobs[0] } : undefined
+    })
+    t.match(failed.record.error, /did not finish its turn in 100 ms/)
+    t.equal(failed.job?.attemptsMade, 2)
+    t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200)
+  },
+)
