@@ -32,6 +32,11 @@ export interface UserOptions {
   resource?: string
   /** Send initial presence after login. @defaultValue true */
   presence?: boolean
+  /**
+   * Fetch the roster after login, as real clients do: Prosody sends roster
+   * pushes and subscription approvals only to resources that did. @defaultValue true
+   */
+  roster?: boolean
 }
 
 let counter = 0
@@ -60,6 +65,7 @@ export async function connectRawUser(
     for (const check of [...waiters]) check()
   })
   const jid = await xmpp.start()
+  if (options.roster ?? true) await xmpp.iqCaller.get(xml('query', { xmlns: 'jabber:iq:roster' }))
   if (options.presence ?? true) await xmpp.send(xml('presence'))
   let stopped = false
   return {
