@@ -294,7 +294,10 @@ export interface Self {
 
 /** Reads one `<message/>` addressed to us. */
 export function readMessage(stanza: Element, self: Self, now = new Date()): MessageReading {
-  const type = stanza.attrs.type ?? 'normal'
+  // RFC 6121 §5.2.2: no type, or a type not understood, is `normal`.
+  const given = stanza.attrs.type
+  const type =
+    given && ['chat', 'groupchat', 'headline', 'error'].includes(given) ? given : 'normal'
   const fullFrom = stanza.attrs.from
   // RFC 6120 §8.1.2.1: no 'from' means the user's own account.
   if (!fullFrom) return { kind: 'ignored', reason: 'message without from (own account or server)' }

@@ -206,6 +206,14 @@ t.test(
   },
 )
 
+t.test('readMessage treats an unknown type as normal (RFC 6121 §5.2.2)', async (t) => {
+  const reading = wire.readMessage(
+    message({ from: 'alice@parley.test/x', type: 'bogus', id: 'b1' }, xml('body', {}, 'hi')),
+    self,
+  )
+  t.ok(reading.kind === 'event' && reading.event.type === 'message' && reading.event.text === 'hi')
+})
+
 t.test('readMessage picks the body without xml:lang when there are several', async (t) => {
   const reading = wire.readMessage(
     message(
