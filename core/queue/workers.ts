@@ -97,7 +97,9 @@ export class Workers {
       if (!this.deps.registry.isOnline(network) || worker.isPaused()) continue
       const queue = this.deps.queues.outboundFor(network)
       while (Date.now() < deadline) {
-        const counts = await queue.getJobCounts('waiting', 'active', 'prioritized').catch(() => undefined)
+        const counts = await queue
+          .getJobCounts('waiting', 'active', 'prioritized')
+          .catch(() => undefined)
         if (!counts || Object.values(counts).every((n) => n === 0)) break
         await new Promise((resolve) => setTimeout(resolve, 20))
       }
