@@ -6,7 +6,7 @@
 import { client, type Element, type XmppClient, xml } from '@xmpp/client'
 // The library's XEP-0198 counter races at login and Prosody drops the session
 // now and then; the plugin's fix is a library fix, so peers use it too.
-import { guardInboundCounter } from '../../plugins/xmpp/sm-counter.js'
+import { guardInboundCounter } from '../../plugins/xmpp/stream-management.js'
 
 export interface RawXmppUser {
   readonly client: XmppClient
