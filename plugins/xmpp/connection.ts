@@ -97,6 +97,8 @@ export class XmppConnection implements Connection {
       identity: this.#identity,
       reply: (stanza) => this.#sendQuietly(stanza),
     })
+    // The host is shutting down: no more reconnecting, whatever else happens.
+    ctx.signal.addEventListener('abort', () => void this.stop(), { once: true })
   }
 
   identities(): AddressString[] {
