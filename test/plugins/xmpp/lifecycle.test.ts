@@ -245,6 +245,17 @@ t.test('stop while reconnecting ends the retries', async (t) => {
   t.equal(ctx.statuses.length, count, 'still none once the server is back')
 })
 
+t.test('the host aborting its signal stops the connection', async (t) => {
+  const peer = await prosody(t)
+  const { ctx, conn } = bot(t, peer)
+  await conn.start()
+  ctx.abort()
+  await ctx.waitForStatus((s) => s.state === 'offline' && s.reason === 'stopped')
+  await t.rejects(conn.send({ id: 'after-abort', from: BOT, to: ALICE, text: 'x' }), {
+    code: 'PARLEY_ERR_NOT_CONNECTED',
+  })
+})
+
 t.test(
   'the roster is fetched at login and initial presence sent on every new session',
   async (t) => {
