@@ -1,4 +1,4 @@
-import type { DataSource, ObjectLiteral, QueryBuilder } from 'typeorm'
+import type { ObjectLiteral, QueryBuilder } from 'typeorm'
 import { parleyError } from '../contract/errors.js'
 
 const MARK = '\u0000parley-param:'
@@ -15,13 +15,15 @@ type Slot<P extends string> = { param: P } | { literal: unknown }
  * `build` receives `param(name)`, a marker to use wherever a value goes;
  * the markers are found in the builder's positional parameters to learn
  * where each named value belongs. Any other parameter is kept as a literal.
+ *
+ * The message store runs `sql` with `parameters(values)` on its
+ * StatementExecutor (statements prepared once, group commit).
  */
 export class CompiledStatement<P extends string> {
   readonly sql: string
   private readonly slots: Slot<P>[]
 
   constructor(
-    private readonly ds: DataSource,
     names: readonly P[],
     build: (param: (name: P) => string) => QueryBuilder<ObjectLiteral>,
   ) {
@@ -41,29 +43,8 @@ export class CompiledStatement<P extends string> {
     }
   }
 
-  private parameters(values: Record<P, unknown>): unknown[] {
+  /** The positional parameters for `values`, in the order `sql` expects them. */
+  parameters(values: Record<P, unknown>): unknown[] {
     return this.slots.map((slot) => ('param' in slot ? values[slot.param] : slot.literal))
-  }
-
-  /** Runs an INSERT/UPDATE/DELETE; resolves with the number of rows it changed. */
-  async execute(values: Record<P, unknown>): Promise<number> {
-    const runner = this.ds.driver.createQueryRunner('master')
-    try {
-      const result = await runner.query(this.sql, this.parameters(values), true)
-      return result.affected ?? 0
-    } finally {
-      await runner.release()
-    }
-  }
-
-  /** Runs a SELECT; resolves with its rows as plain objects. */
-  async rows<R>(values: Record<P, unknown>): Promise<R[]> {
-    const runner = this.ds.driver.createQueryRunner('master')
-    try {
-      const result = await runner.query(this.sql, this.parameters(values), true)
-      return (result.records ?? []) as R[]
-    } finally {
-      await runner.release()
-    }
   }
 }

@@ -8,6 +8,7 @@ import {
   MessageRecord,
   type MessageStatus,
 } from './entities/index.js'
+import { createExecutor, type StatementExecutor } from './group-commit.js'
 import { selectColumns } from './select-columns.js'
 import {
   optionalString,
@@ -140,7 +141,7 @@ const TRANSITION_SETS: Record<TransitionName, readonly ('remoteId' | 'attempts' 
 
 /** The hot statements, generated once per DataSource by the query builder. */
 function compileStatements(ds: DataSource) {
-  const insert = new CompiledStatement(ds, MESSAGE_COLUMNS, (param) =>
+  const insert = new CompiledStatement(MESSAGE_COLUMNS, (param) =>
     ds
       .createQueryBuilder()
       .insert()
@@ -151,10 +152,10 @@ function compileStatements(ds: DataSource) {
       .updateEntity(false)
       .callListeners(false),
   )
-  const byId = new CompiledStatement(ds, ['id'], (param) =>
+  const byId = new CompiledStatement(['id'], (param) =>
     selectColumns(ds, MessageRecord, 'm').where('m.id = :id', { id: param('id') }),
   )
-  const byDedupKey = new CompiledStatement(ds, ['dedupKey'], (param) =>
+  const byDedupKey = new CompiledStatement(['dedupKey'], (param) =>
     selectColumns(ds, MessageRecord, 'm').where('m.dedupKey = :key', { key: param('dedupKey') }),
   )
   const transitions = Object.fromEntries(
@@ -162,7 +163,6 @@ function compileStatements(ds: DataSource) {
       const change: Transition = TRANSITIONS[name]
       const sets = TRANSITION_SETS[name]
       const statement = new CompiledStatement<TransitionParam>(
-        ds,
         ['id', 'updatedAt', ...sets],
         (param) => {
           const qb = ds
@@ -186,20 +186,40 @@ function compileStatements(ds: DataSource) {
   return { insert, byId, byDedupKey, transitions }
 }
 
-export function createMessageStore(ds: DataSource): MessageStore {
+/**
+ * The message store on `ds`. The hot statements run on `executor` (prepared
+ * once on the driver's own connection, writes issued together committed
+ * together); close the executor before destroying `ds` so queued writes land.
+ */
+export function createMessageStore(
+  ds: DataSource,
+  executor: StatementExecutor = createExecutor(ds),
+): MessageStore {
   const statements = compileStatements(ds)
 
+  function read<P extends string>(
+    statement: CompiledStatement<P>,
+    values: Record<P, unknown>,
+  ): Promise<MessageRecord[]> {
+    return executor.read<MessageRecord>(statement.sql, statement.parameters(values))
+  }
+
+  function write<P extends string>(
+    statement: CompiledStatement<P>,
+    values: Record<P, unknown>,
+  ): Promise<number> {
+    return executor.write(statement.sql, statement.parameters(values))
+  }
+
   async function get(id: string): Promise<MessageRecord | undefined> {
-    const [row] = await statements.byId.rows<MessageRecord>({ id })
+    const [row] = await read(statements.byId, { id })
     return row
   }
 
   /** The record a conflicting insert ran into: by dedup key first, else by id. */
   async function existing(row: MessageRecord): Promise<MessageRecord> {
     const [byKey] =
-      row.dedupKey === null
-        ? []
-        : await statements.byDedupKey.rows<MessageRecord>({ dedupKey: row.dedupKey })
+      row.dedupKey === null ? [] : await read(statements.byDedupKey, { dedupKey: row.dedupKey })
     const found = byKey ?? (await get(row.id))
     if (!found) {
       throw parleyError(
@@ -211,7 +231,8 @@ export function createMessageStore(ds: DataSource): MessageStore {
   }
 
   async function insert(row: MessageRecord): Promise<CreateResult> {
-    if ((await statements.insert.execute(row)) === 1) return { record: row, created: true }
+    // Created: the record is what was inserted, no need to read it back.
+    if ((await write(statements.insert, row)) === 1) return { record: row, created: true }
     return { record: await existing(row), created: false }
   }
 
@@ -221,7 +242,7 @@ export function createMessageStore(ds: DataSource): MessageStore {
     set: Partial<Record<'remoteId' | 'attempts' | 'error', unknown>> = {},
   ): Promise<boolean> {
     const values = { id, updatedAt: isoNow(), remoteId: null, attempts: null, error: null, ...set }
-    if ((await statements.transitions[name].execute(values)) === 1) return true
+    if ((await write(statements.transitions[name], values)) === 1) return true
     // Cold path: tell "no such message" from "not in a state this applies to".
     if (!(await get(id))) throw parleyError('PARLEY_ERR_MESSAGE_NOT_FOUND', id)
     return false

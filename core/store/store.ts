@@ -8,6 +8,7 @@ import {
   resolveTarget,
   type StoreDriver,
 } from './data-source.js'
+import { createExecutor, type GroupCommitOptions } from './group-commit.js'
 import { createIdentityStore, type IdentityStore } from './identity-store.js'
 import { createMessageStore, type MessageStore } from './message-store.js'
 import { runMigrations } from './migrate.js'
@@ -19,6 +20,8 @@ export interface StoreOptions extends DataSourceConfig {
   log?: Logger
   /** Apply pending migrations while opening. @defaultValue true */
   migrate?: boolean
+  /** Group commit of the message hot path (batch size, PostgreSQL lanes). */
+  groupCommit?: GroupCommitOptions
 }
 
 /**
@@ -94,11 +97,12 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     'store open',
   )
 
+  const executor = createExecutor(ds, options.groupCommit)
   let closing: Promise<void> | undefined
   return {
     driver: target.driver,
     dataSource: ds,
-    messages: guard(createMessageStore(ds)),
+    messages: guard(createMessageStore(ds, executor)),
     identities: guard(createIdentityStore(ds)),
     contacts: guard(createContactStore(ds)),
     pluginState: (plugin) => guard(createPluginStateStore(ds, plugin)),
@@ -106,7 +110,8 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
       await ds.query('SELECT 1').catch(rethrow)
     },
     close() {
-      closing ??= ds.isInitialized ? ds.destroy() : Promise.resolve()
+      // Queued writes land before the connection goes.
+      closing ??= executor.close().then(() => (ds.isInitialized ? ds.destroy() : undefined))
       return closing
     },
   }
