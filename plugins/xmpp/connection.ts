@@ -32,7 +32,7 @@ import { classify, describe, type Failure, pluginError } from './failure.js'
 import { InboundHandler } from './inbound.js'
 import { Liveness } from './liveness.js'
 import { credentialsFor } from './sasl.js'
-import { guardInboundCounter, InboundHolds, NS_SM, OutboundAcks } from './stream-management.js'
+import { InboundHolds, NS_SM, OutboundAcks, patchStreamManagement } from './stream-management.js'
 import * as wire from './wire.js'
 
 type Phase = 'idle' | 'connecting' | 'online' | 'degraded' | 'waiting' | 'failed'
@@ -180,7 +180,7 @@ export class XmppConnection implements Connection {
     })
     const entity = client({ service, domain, resource, credentials })
     entity.reconnect.stop()
-    this.#holds = new InboundHolds(entity, guardInboundCounter(entity))
+    this.#holds = new InboundHolds(entity, patchStreamManagement(entity))
     this.#acks.attach(entity)
     const sm = entity.streamManagement
     // We ask for <a/> ourselves right after each burst (OutboundAcks); the

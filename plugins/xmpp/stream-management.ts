@@ -3,7 +3,8 @@
  * 0.14 so that "sent" means the server has it and "received" means the host
  * has it:
  *
- * - `guardInboundCounter`: a fix for the library's inbound counter (`h`).
+ * - `patchStreamManagement`: two fixes for the library (inbound counter,
+ *   stale outbound queue).
  * - `OutboundAcks`: a send resolves once the server acknowledged the stanza.
  * - `InboundHolds`: a stanza is acknowledged to the server only once handled.
  */
@@ -13,13 +14,22 @@ import { pluginError } from './failure.js'
 
 export const NS_SM = 'urn:xmpp:sm:3'
 
-// ------------------------------------------------------ the inbound counter
+// ---------------------------------------------------------- library fixes
 
 export interface InboundCounter {
   /** The current `h`. */
   readonly value: number
   /** Moves `h` by `delta` (-1 to hold a stanza back, +1 to count it). */
   adjust(delta: number): void
+}
+
+/**
+ * Installs both fixes below; call right after `client()`, before connecting.
+ * Returns the inbound counter (for InboundHolds).
+ */
+export function patchStreamManagement(entity: XmppClient): InboundCounter {
+  dropUnresumableQueue(entity)
+  return guardInboundCounter(entity)
 }
 
 /**
@@ -74,6 +84,26 @@ export function guardInboundCounter(entity: XmppClient): InboundCounter {
       value = Math.max(0, value + delta)
     },
   }
+}
+
+/**
+ * A stream that drops after `<enable/>` went out but before `<enabled/>` came
+ * back has no id to resume, yet the library keeps the stanzas it queued for
+ * acking. On the next session its enable step finds the queue not empty,
+ * throws ("Stream Management assertion failure, queue should be empty after
+ * enable") and leaves stream management half on: the server's acks are then
+ * matched against the stale stanzas and the new ones are never acknowledged.
+ * So when a stream without an id drops, its queue is failed right away, as
+ * the library does itself when a resumption is refused.
+ */
+export function dropUnresumableQueue(entity: XmppClient): void {
+  const sm = entity.streamManagement
+  entity.on('disconnect', () => {
+    if (sm.id || sm.outbound_q.length === 0) return
+    const stale = sm.outbound_q.splice(0)
+    sm.outbound = 0
+    for (const item of stale) sm.emit('fail', item.stanza)
+  })
 }
 
 // ------------------------------------------------------------ outbound acks

@@ -4,9 +4,9 @@
  * and can send anything, including stanzas the plugin should shrug off.
  */
 import { client, type Element, type XmppClient, xml } from '@xmpp/client'
-// The library's XEP-0198 counter races at login and Prosody drops the session
-// now and then; the plugin's fix is a library fix, so peers use it too.
-import { guardInboundCounter } from '../../plugins/xmpp/stream-management.js'
+// @xmpp/stream-management 0.14 has races that make Prosody drop sessions now
+// and then; the plugin's fixes are library fixes, so peers use them too.
+import { patchStreamManagement } from '../../plugins/xmpp/stream-management.js'
 
 export interface RawXmppUser {
   readonly client: XmppClient
@@ -55,7 +55,7 @@ export async function connectRawUser(
     credentials: (authenticate) => authenticate({ username, password }, 'PLAIN'),
   })
   xmpp.reconnect.stop()
-  guardInboundCounter(xmpp)
+  patchStreamManagement(xmpp)
   // Tests make peers misbehave on purpose; an unhandled 'error' would throw.
   xmpp.on('error', () => {})
   const received: Element[] = []

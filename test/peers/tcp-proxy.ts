@@ -16,6 +16,12 @@ export interface TcpProxy {
   readonly accepted: number
   /** Destroys every open connection (both sides); new ones are still accepted. */
   cut(): void
+  /**
+   * When the client next sends bytes matching `pattern` (once), before the
+   * server sees them: `cut` everything, or `blackhole` from there on (those
+   * bytes included). For "the link died right after the client sent X".
+   */
+  onClientData(pattern: RegExp, action: 'cut' | 'blackhole'): void
   /** Stops forwarding in both directions (bytes are kept, not lost); sockets stay open. `restore()` delivers them. */
   blackhole(): void
   restore(): void
@@ -27,6 +33,7 @@ export async function startTcpProxy(target: { port: number; host?: string }): Pr
   const pairs = new Set<[Socket, Socket]>()
   let accepted = 0
   let holding = false
+  let trigger: { pattern: RegExp; action: 'cut' | 'blackhole' } | undefined
   const flushers = new Set<() => void>()
   const server: Server = createServer((client) => {
     accepted++
@@ -37,6 +44,15 @@ export async function startTcpProxy(target: { port: number; host?: string }): Pr
       // A silent network delays bytes, it does not lose them (TCP): park them.
       const parked: Buffer[] = []
       from.on('data', (chunk: Buffer) => {
+        if (from === client && trigger?.pattern.test(chunk.toString('utf8'))) {
+          const { action } = trigger
+          trigger = undefined
+          if (action === 'cut') {
+            cut()
+            return
+          }
+          holding = true
+        }
         if (holding) parked.push(chunk)
         else to.write(chunk)
       })
@@ -73,7 +89,13 @@ export async function startTcpProxy(target: { port: number; host?: string }): Pr
     get accepted() {
       return accepted
     },
-    cut,
+    cut() {
+      cut()
+      holding = false
+    },
+    onClientData(pattern, action) {
+      trigger = { pattern, action }
+    },
     blackhole() {
       holding = true
     },

@@ -129,6 +129,50 @@ t.test('send() rejects retryable when the stream is lost and cannot be resumed',
 })
 
 t.test(
+  'a link lost between <enable/> and <enabled/> leaves acks working on the next session',
+  async (t) => {
+    // Stanzas sent after <enable/> wait in @xmpp/stream-management's queue; if
+    // <enabled/> never comes the stream has no id to resume with, and without
+    // stream-management.ts's fix the next session's acks are matched against
+    // those stale stanzas: every send() then times out.
+    const proxy = await startTcpProxy({ port: peer.port })
+    t.teardown(() => proxy.close())
+    proxy.onClientData(/<enable /, 'blackhole')
+    const ctx = createPluginContext()
+    const conn = plugin.create(ctx, {
+      service: proxy.service,
+      domain: peer.domain,
+      username: 'bot',
+      password: 'bot-pw',
+      resource: `r${++sequence}`,
+      reconnectMinMs: 20,
+      reconnectMaxMs: 50,
+      connectTimeoutMs: 1000,
+      ackTimeoutMs: 1500,
+    })
+    t.teardown(() => conn.stop())
+    await conn.start().catch(() => {})
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    proxy.cut()
+    await ctx.until(() => proxy.accepted >= 2 && ctx.statuses.at(-1)?.state === 'online', {
+      timeoutMs: 5000,
+    })
+    const user = await alice(t)
+    const { remoteId } = await conn.send({
+      id: nextId(),
+      from: BOT,
+      to: ALICE,
+      text: 'acked again',
+    })
+    await user.waitFor((s) => s.attrs.id === remoteId)
+    t.notOk(
+      ctx.logs.some((l) => /assertion failure/.test(String(l.obj.err))),
+      'no "queue should be empty after enable" from the library',
+    )
+  },
+)
+
+t.test(
   'send() while not connected, from a foreign identity or to a bad address throws PluginError',
   async (t) => {
     const ctx = createPluginContext()
