@@ -30,9 +30,10 @@ import {
 import { resolveOptions, type XmppConfig, type XmppOptions } from './config.js'
 import { classify, describe, type Failure, pluginError } from './failure.js'
 import { InboundHandler } from './inbound.js'
+import { patchClient } from './library-fixes.js'
 import { Liveness } from './liveness.js'
 import { credentialsFor } from './sasl.js'
-import { InboundHolds, NS_SM, OutboundAcks, patchStreamManagement } from './stream-management.js'
+import { InboundHolds, NS_SM, OutboundAcks } from './stream-management.js'
 import * as wire from './wire.js'
 
 type Phase = 'idle' | 'connecting' | 'online' | 'degraded' | 'waiting' | 'failed'
@@ -180,7 +181,7 @@ export class XmppConnection implements Connection {
     })
     const entity = client({ service, domain, resource, credentials })
     entity.reconnect.stop()
-    this.#holds = new InboundHolds(entity, patchStreamManagement(entity))
+    this.#holds = new InboundHolds(entity, patchClient(entity))
     this.#acks.attach(entity)
     const sm = entity.streamManagement
     // We ask for <a/> ourselves right after each burst (OutboundAcks); the
@@ -376,7 +377,7 @@ export class XmppConnection implements Connection {
 
   #onNonza(entity: XmppClient, element: Element): void {
     if (entity !== this.#entity || element.getNS() !== NS_SM) return
-    // (The counter itself is reset by guardInboundCounter.)
+    // (The counter itself is reset by library-fixes.ts.)
     if (element.name === 'failed') {
       this.#holds?.reset()
       this.#log.info({}, 'stream management refused (resumption failed?); new session')

@@ -1,110 +1,17 @@
 /**
  * XEP-0198 stream management, the parts Parley adds to @xmpp/stream-management
  * 0.14 so that "sent" means the server has it and "received" means the host
- * has it:
+ * has it (the library's own bugs are fixed in library-fixes.ts):
  *
- * - `patchStreamManagement`: two fixes for the library (inbound counter,
- *   stale outbound queue).
  * - `OutboundAcks`: a send resolves once the server acknowledged the stanza.
  * - `InboundHolds`: a stanza is acknowledged to the server only once handled.
  */
 import { type Element, type XmppClient, xml } from '@xmpp/client'
 import type { PluginError } from '../../core/contract/index.js'
 import { pluginError } from './failure.js'
+import type { InboundCounter } from './library-fixes.js'
 
 export const NS_SM = 'urn:xmpp:sm:3'
-
-// ---------------------------------------------------------- library fixes
-
-export interface InboundCounter {
-  /** The current `h`. */
-  readonly value: number
-  /** Moves `h` by `delta` (-1 to hold a stanza back, +1 to count it). */
-  adjust(delta: number): void
-}
-
-/**
- * Installs both fixes below; call right after `client()`, before connecting.
- * Returns the inbound counter (for InboundHolds).
- */
-export function patchStreamManagement(entity: XmppClient): InboundCounter {
-  dropUnresumableQueue(entity)
-  return guardInboundCounter(entity)
-}
-
-/**
- * The library resets its counter in `enabled()`, a few microtasks after
- * `<enabled/>` is parsed. Stanzas parsed from the same TCP read in between
- * are counted before the reset, and an `<r/>` among them is answered with
- * the pre-reset count: Prosody sees `h` too high ("The client says it handled
- * 2 new stanzas, but we sent 1") or, after the late reset, going backwards
- * ("handled -1 new stanzas"), and closes the session. After a failed
- * resumption the stale count of the old session makes this likely.
- *
- * This resets the counter synchronously when `<enabled/>` or `<failed/>` is
- * parsed, before anything after it, and swallows the library's late reset.
- * Install right after `client()`, before connecting.
- */
-export function guardInboundCounter(entity: XmppClient): InboundCounter {
-  const sm = entity.streamManagement
-  let value = 0
-  let lateReset = false
-  Object.defineProperty(sm, 'inbound', {
-    configurable: true,
-    enumerable: true,
-    get: () => value,
-    set: (next: number) => {
-      // The library increments (never to 0), and resets to 0 in enabled()
-      // and on 'offline'; only the enabled() one comes late.
-      if (next === 0 && lateReset) {
-        lateReset = false
-        return
-      }
-      value = next
-    },
-  })
-  // Registered before any `procedure` listener, so it runs first for the nonza.
-  entity.on('nonza', (element: Element) => {
-    if (element.getNS() !== NS_SM) return
-    if (element.name === 'enabled') {
-      value = 0
-      lateReset = true
-    } else if (element.name === 'failed') {
-      value = 0
-    }
-  })
-  entity.on('disconnect', () => {
-    lateReset = false
-  })
-  return {
-    get value() {
-      return value
-    },
-    adjust(delta: number) {
-      value = Math.max(0, value + delta)
-    },
-  }
-}
-
-/**
- * A stream that drops after `<enable/>` went out but before `<enabled/>` came
- * back has no id to resume, yet the library keeps the stanzas it queued for
- * acking. On the next session its enable step finds the queue not empty,
- * throws ("Stream Management assertion failure, queue should be empty after
- * enable") and leaves stream management half on: the server's acks are then
- * matched against the stale stanzas and the new ones are never acknowledged.
- * So when a stream without an id drops, its queue is failed right away, as
- * the library does itself when a resumption is refused.
- */
-export function dropUnresumableQueue(entity: XmppClient): void {
-  const sm = entity.streamManagement
-  entity.on('disconnect', () => {
-    if (sm.id || sm.outbound_q.length === 0) return
-    const stale = sm.outbound_q.splice(0)
-    sm.outbound = 0
-    for (const item of stale) sm.emit('fail', item.stanza)
-  })
-}
 
 // ------------------------------------------------------------ outbound acks
 

@@ -154,6 +154,10 @@ declare module '@xmpp/client' {
     iqCallee: IqCallee
     streamManagement: StreamManagement
     reconnect: Reconnect
+    /** The stream parser of the current connection (internal). */
+    parser: { write(text: string): void } | null
+    /** Socket 'data' handler (internal; bound when the first socket is attached). */
+    _onData(data: Buffer | string): void
     isSecure(): boolean
     start(): Promise<JID>
     stop(): Promise<Element | undefined>

@@ -4,9 +4,9 @@
  * and can send anything, including stanzas the plugin should shrug off.
  */
 import { client, type Element, type XmppClient, xml } from '@xmpp/client'
-// @xmpp/stream-management 0.14 has races that make Prosody drop sessions now
-// and then; the plugin's fixes are library fixes, so peers use them too.
-import { patchStreamManagement } from '../../plugins/xmpp/stream-management.js'
+// @xmpp/client 0.14 corrupts split UTF-8 and has XEP-0198 races that make
+// Prosody drop sessions; the plugin's fixes are library fixes, peers use them too.
+import { patchClient } from '../../plugins/xmpp/library-fixes.js'
 
 export interface RawXmppUser {
   readonly client: XmppClient
@@ -55,7 +55,7 @@ export async function connectRawUser(
     credentials: (authenticate) => authenticate({ username, password }, 'PLAIN'),
   })
   xmpp.reconnect.stop()
-  patchStreamManagement(xmpp)
+  patchClient(xmpp)
   // Tests make peers misbehave on purpose; an unhandled 'error' would throw.
   xmpp.on('error', () => {})
   const received: Element[] = []

@@ -228,6 +228,19 @@ t.test(
   },
 )
 
+t.test('non-ASCII text split across TCP reads arrives intact', async (t) => {
+  // @xmpp/connection decodes each read on its own; library-fixes.ts keeps
+  // the partial character for the next read. Large bodies make splits certain.
+  const { ctx } = await online(t)
+  const user = await alice(t)
+  for (let i = 0; i < 8; i++) {
+    const text = `${'ü'.repeat(30_000 + i)} 😀 ${'日本'.repeat(5000)}`
+    await user.message('bot@parley.test', text, { id: `utf8-${i}` })
+    const event = await ctx.waitForEvent<InboundMessage>((e) => e.remoteId === `utf8-${i}`)
+    t.ok(event.text === text, `message ${i} intact (${event.text.length} of ${text.length} chars)`)
+  }
+})
+
 t.test('control characters in outbound text do not break the stream', async (t) => {
   const { conn } = await online(t)
   const user = await alice(t)
