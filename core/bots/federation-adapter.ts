@@ -40,6 +40,13 @@ interface TurnState {
   seed: string
   seq: number
   revoked: boolean
+  /** Replies handed to enqueueReply during the turn, in order. */
+  queued: Promise<void>[]
+}
+
+/** What a turn leaves behind: settles once every reply it sent is durably queued. */
+export interface TurnResult {
+  replies: Promise<void>
 }
 
 const TURN_STATE = Symbol('parley.turn')
@@ -54,24 +61,28 @@ export class FederationAdapter extends BotAdapter {
     super()
   }
 
-  /** Runs one bot turn for an inbound message; throws if the bot throws or times out. */
+  /**
+   * Runs one bot turn for an inbound message; throws if the bot throws or
+   * times out. Resolves when the bot's logic is done; `replies` settles once
+   * what it sent is queued (the caller must await it before acknowledging).
+   */
   async processMessage(
     bot: RunnableBot,
     network: string,
     event: InboundMessage,
     recordId: string,
-  ): Promise<void> {
+  ): Promise<TurnResult> {
     const activity = messageToActivity(network, event, recordId, bot.name)
-    await this.runTurn(bot, activity, recordId)
+    return this.runTurn(bot, activity, recordId)
   }
 
   private async runTurn(
     bot: RunnableBot,
     activity: Partial<Activity>,
     seed: string,
-  ): Promise<void> {
+  ): Promise<TurnResult> {
     const context = new TurnContext(this, activity)
-    const state: TurnState = { bot: bot.name, seed, seq: 0, revoked: false }
+    const state: TurnState = { bot: bot.name, seed, seq: 0, revoked: false, queued: [] }
     context.turnState.set(TURN_STATE, state)
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
@@ -88,6 +99,7 @@ export class FederationAdapter extends BotAdapter {
     } finally {
       clearTimeout(timer)
     }
+    return { replies: Promise.all(state.queued).then(() => undefined) }
   }
 
   override async sendActivities(
@@ -126,7 +138,11 @@ export class FederationAdapter extends BotAdapter {
             responses.push({ id: '' })
             break
           }
-          await this.deps.enqueueReply({ id, ...out, bot: state.bot })
+          // Not awaited: the reply's place in its recipient's order is taken
+          // now (synchronously); the turn need not wait for Redis.
+          const queued = this.deps.enqueueReply({ id, ...out, bot: state.bot })
+          queued.catch(() => {})
+          state.queued.push(queued)
           responses.push({ id })
           break
         }
@@ -168,12 +184,15 @@ export class FederationAdapter extends BotAdapter {
       true,
     )
     const context = new TurnContext(this, activity)
-    context.turnState.set(TURN_STATE, {
+    const state: TurnState = {
       bot: reference.bot?.name ?? 'proactive',
       seed: randomUUID(),
       seq: 0,
       revoked: false,
-    })
+      queued: [],
+    }
+    context.turnState.set(TURN_STATE, state)
     await this.runMiddleware(context, logic)
+    await Promise.all(state.queued)
   }
 }

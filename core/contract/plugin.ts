@@ -90,6 +90,11 @@ export interface Connection {
   stop(): Promise<void>
   /** The identities (`network:id`) this connection speaks for. */
   identities(): AddressString[]
+  /**
+   * Sends one message; resolves once the network has it. The host may call
+   * `send()` for the next message to the same recipient before the previous
+   * call resolved: a plugin must put messages on the wire in call order.
+   */
   send(message: OutboundMessage): Promise<SendResult>
   subscribe?(request: SubscriptionRequest): Promise<void>
   unsubscribe?(request: SubscriptionRequest): Promise<void>

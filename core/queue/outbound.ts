@@ -22,6 +22,8 @@ export function createOutboundSink(store: Store, queues: Queues, log: FastifyBas
   return async function enqueue(request: OutboundRequest) {
     const network = parseAddress(request.to).network
     const { bot, dedupKey, ...message } = request
+    // Taken before any await: the call order is the recipient's order.
+    const order = sequencer.next(message.to)
     const { record, created } = await store.messages.createOutbound({
       id: message.id,
       network,
@@ -36,7 +38,7 @@ export function createOutboundSink(store: Store, queues: Queues, log: FastifyBas
     try {
       await queues.outboundFor(network).add(
         'message',
-        { network, message: { ...message, id: record.id }, order: sequencer.next(message.to) },
+        { network, message: { ...message, id: record.id }, order },
         {
           jobId: outboundJobId(record.id),
         },

@@ -45,7 +45,8 @@ export class Queues {
     this.jobOptions = {
       attempts: settings.attempts,
       backoff: { type: BACKOFF_TYPE },
-      removeOnComplete: { age: settings.keepCompletedSeconds },
+      removeOnComplete:
+        settings.keepCompletedSeconds === 0 ? true : { age: settings.keepCompletedSeconds },
       // Failed jobs are kept: they stay visible and can be retried.
       removeOnFail: false,
     }

@@ -142,9 +142,7 @@ export class Workers {
       this.deps.log.debug({ network, type: event.type, from: event.from }, 'inbound event')
       return { handled: false }
     }
-    return this.serial.run(`${event.to}|${event.from}`, job.data.order, () =>
-      this.handleMessage(job, network, event),
-    )
+    return this.handleMessage(job, network, event)
   }
 
   private async handleMessage(job: Job<InboundJob>, network: string, event: InboundMessage) {
@@ -170,7 +168,14 @@ export class Workers {
       return { id: record.id, bot: null }
     }
     try {
-      await adapter.processMessage(bot, network, event, record.id)
+      // Turns of one conversation run one at a time, in order; the replies
+      // they queued are awaited outside that lane, so the next turn need not
+      // wait for Redis and the database. The job completes only once its
+      // replies are durably queued.
+      const { replies } = await this.serial.run(`${event.to}|${event.from}`, job.data.order, () =>
+        adapter.processMessage(bot, network, event, record.id),
+      )
+      await replies
     } catch (error) {
       await store.messages.markFailed(record.id, {
         error: (error as Error).message,
@@ -219,30 +224,34 @@ export class Workers {
       await job.moveToDelayed(Date.now() + NOT_ONLINE_DELAY_MS, token)
       throw new DelayedError()
     }
-    return this.serial.run(`out|${message.to}`, job.data.order, async () => {
-      const attempts = job.attemptsMade + 1
-      let remoteId: string
-      try {
-        remoteId = await this.sendWhenOnline(network, connection, message)
-      } catch (error) {
-        const retryable = PluginError.is(error) ? error.retryable : true
-        const code = (error as { code?: string }).code ?? 'PARLEY_ERR_PLUGIN_THREW'
-        const reason = `${code}: ${(error as Error)?.message ?? String(error)}`
-        registry.noteError(network, code, reason)
-        const last = !retryable || attempts >= (job.opts.attempts ?? 1)
-        if (last) await store.messages.markFailed(message.id, { error: reason, attempts })
-        else await store.messages.markAttempt(message.id, { error: reason, attempts })
-        if (!retryable) throw new UnrecoverableError(reason)
-        throw error
-      }
-      // The network has the message now: a failure to record it must not resend it.
-      await store.messages.markSent(message.id, { remoteId, attempts }).catch((err: unknown) => {
-        log.error(
-          { err, id: message.id, network },
-          'message sent but its record could not be updated',
-        )
-      })
-      return { remoteId }
+    // The lane only hands messages to the plugin in order (send() must put
+    // them on the wire in call order); waiting for the network's
+    // acknowledgement happens outside it, so sends to one recipient pipeline.
+    const { sending } = await this.serial.run(`out|${message.to}`, job.data.order, async () => ({
+      sending: this.sendWhenOnline(network, connection, message),
+    }))
+    const attempts = job.attemptsMade + 1
+    let remoteId: string
+    try {
+      remoteId = await sending
+    } catch (error) {
+      const retryable = PluginError.is(error) ? error.retryable : true
+      const code = (error as { code?: string }).code ?? 'PARLEY_ERR_PLUGIN_THREW'
+      const reason = `${code}: ${(error as Error)?.message ?? String(error)}`
+      registry.noteError(network, code, reason)
+      const last = !retryable || attempts >= (job.opts.attempts ?? 1)
+      if (last) await store.messages.markFailed(message.id, { error: reason, attempts })
+      else await store.messages.markAttempt(message.id, { error: reason, attempts })
+      if (!retryable) throw new UnrecoverableError(reason)
+      throw error
+    }
+    // The network has the message now: a failure to record it must not resend it.
+    await store.messages.markSent(message.id, { remoteId, attempts }).catch((err: unknown) => {
+      log.error(
+        { err, id: message.id, network },
+        'message sent but its record could not be updated',
+      )
     })
+    return { remoteId }
   }
 }
