@@ -8,6 +8,10 @@
  * the process is also killed when the Node process exits, and a small
  * watchdog kills it if the Node process dies without running exit handlers
  * (SIGKILL, tap's timeout).
+ *
+ * Debugging: PARLEY_PROSODY_LOG=debug logs every stanza to `peer.logFile`;
+ * PARLEY_KEEP_PEERS=1 keeps the instance directories (in the OS temp dir,
+ * `parley-prosody-*`) after the process exits.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
