@@ -4,6 +4,8 @@
  * Env: XMPP_SERVICE, XMPP_DOMAIN, XMPP_USERNAME, XMPP_PASSWORD.
  */
 import { client, type Element, xml } from '@xmpp/client'
+// The same @xmpp/client fixes the plugin runs with (split UTF-8, XEP-0198 races).
+import { patchClient } from '../../plugins/xmpp/library-fixes.js'
 
 const env = process.env
 const entity = client({
@@ -13,6 +15,7 @@ const entity = client({
   credentials: async (authenticate: (c: object, m: string) => Promise<void>) =>
     authenticate({ username: env.XMPP_USERNAME, password: env.XMPP_PASSWORD }, 'PLAIN'),
 } as never)
+patchClient(entity)
 // Nagle's algorithm holds small stanzas back ~40 ms behind delayed ACKs.
 entity.on('connect', () =>
   (entity as unknown as { socket?: { setNoDelay(v: boolean): void } }).socket?.setNoDelay(true),

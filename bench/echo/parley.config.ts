@@ -6,7 +6,11 @@ export default defineConfig({
   server: { logLevel: 'warn' },
   database: { sqlitePath: env.BENCH_SQLITE ?? './data/bench.sqlite' },
   redis: { prefix: env.BENCH_PREFIX ?? 'parley-bench' },
-  queues: { keepCompletedSeconds: 600 },
+  queues: {
+    keepCompletedSeconds: 600,
+    inboundConcurrency: Number(env.BENCH_INBOUND_CONCURRENCY ?? 32),
+    outboundConcurrency: Number(env.BENCH_OUTBOUND_CONCURRENCY ?? 32),
+  },
   plugins: [
     {
       name: 'xmpp',

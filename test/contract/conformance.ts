@@ -12,6 +12,7 @@
  * and PluginErrors, inbound events well-formed, wire garbage and a failing
  * host never break the connection, unreachable peer and bad credentials.
  */
+import semver from 'semver'
 import type { Test } from 'tap'
 import { Value } from 'typebox/value'
 import {
@@ -109,7 +110,7 @@ export async function runConformance(t: Test, target: ConformanceTarget): Promis
     t.equal(definition.name, target.name, 'name is the folder name')
     t.match(definition.version, /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/, 'version is semver')
     t.ok(
-      satisfies(CONTRACT_VERSION, definition.contract),
+      semver.satisfies(CONTRACT_VERSION, definition.contract),
       `contract '${definition.contract}' accepts ${CONTRACT_VERSION}`,
     )
     t.ok(Object.isFrozen(definition), 'built with definePlugin (frozen)')
@@ -528,63 +529,4 @@ export function eventProblems(
       break
   }
   return problems
-}
-
-/**
- * Whether `version` satisfies `range`, for the forms plugins use: `*`,
- * `X.Y.Z`, `^X.Y.Z`, `~X.Y.Z`, `X.x`, and space-separated comparators
- * (`>=1.0.0 <2.0.0`). No pre-releases.
- */
-export function satisfies(version: string, range: string): boolean {
-  const v = parse(version)
-  if (!v) return false
-  const trimmed = range.trim()
-  if (trimmed === '*' || trimmed === '') return true
-  return trimmed.split(/\s+/).every((part) => {
-    const m = /^(\^|~|>=|<=|>|<|=)?(\d+|x|\*)(?:\.(\d+|x|\*))?(?:\.(\d+|x|\*))?$/.exec(part)
-    if (!m) return false
-    const [, op = '', ...rest] = m
-    const nums = rest.map((n) =>
-      n === undefined || n === 'x' || n === '*' ? undefined : Number(n),
-    )
-    const [major = 0, minor, patch] = nums
-    const base: [number, number, number] = [major, minor ?? 0, patch ?? 0]
-    const cmp = compare(v, base)
-    switch (op) {
-      case '^':
-        return (
-          cmp >= 0 &&
-          (major > 0
-            ? v[0] === major
-            : minor !== undefined && minor > 0
-              ? v[1] === minor
-              : v[2] === patch)
-        )
-      case '~':
-        return cmp >= 0 && v[0] === major && (minor === undefined || v[1] === minor)
-      case '>=':
-        return cmp >= 0
-      case '>':
-        return cmp > 0
-      case '<=':
-        return cmp <= 0
-      case '<':
-        return cmp < 0
-      default:
-        return (
-          v[0] === major &&
-          (minor === undefined || v[1] === minor) &&
-          (patch === undefined || v[2] === patch)
-        )
-    }
-  })
-}
-
-function parse(version: string): [number, number, number] | undefined {
-  const m = /^(\d+)\.(\d+)\.(\d+)$/.exec(version)
-  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined
-}
-
-function compare(a: [number, number, number], b: [number, number, number]): number {
-  return a[0] - b[0] || a[1] - b[1] || a[2] - b[2]
 }

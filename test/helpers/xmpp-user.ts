@@ -1,9 +1,11 @@
-import { client, type Element, xml } from '@xmpp/client'
+import { type Element, xml } from '@xmpp/client'
+import { connectRawUser } from '../peers/raw-xmpp.js'
 
 export interface ReceivedMessage {
   from: string
   id: string | undefined
   body: string
+  /** performance.now() when it arrived. */
   at: number
 }
 
@@ -20,13 +22,11 @@ export interface XmppUser {
   stop(): Promise<void>
 }
 
-let counter = 0
-
 /**
- * A person on the XMPP server, as a raw @xmpp/client session (no Parley
- * code): used by end-to-end tests, the demo and the benchmark. Logs in with
- * PLAIN (loopback only: SCRAM-SHA-1 costs over a second of CPU per login)
- * and reconnects on its own, as a real client does.
+ * A person chatting on the XMPP server: a raw @xmpp/client session (see
+ * test/peers/raw-xmpp.ts) that reconnects after a server restart and keeps
+ * the chat messages it receives. Used by end-to-end tests, the demo and the
+ * echo benchmark.
  */
 export async function connectUser(options: {
   service: string
@@ -35,21 +35,13 @@ export async function connectUser(options: {
   password: string
   resource?: string
 }): Promise<XmppUser> {
-  const entity = client({
-    service: options.service,
-    domain: options.domain,
-    resource: options.resource ?? `user-${process.pid}`,
-    credentials: async (authenticate: (c: object, m: string) => Promise<void>) =>
-      authenticate({ username: options.username, password: options.password }, 'PLAIN'),
-  } as never)
-  entity.on('error', () => {})
-  // Nagle's algorithm holds small stanzas back ~40 ms behind delayed ACKs.
-  entity.on('connect', () =>
-    (entity as unknown as { socket?: { setNoDelay(v: boolean): void } }).socket?.setNoDelay(true),
-  )
+  const raw = await connectRawUser(options, options.username, options.password, {
+    reconnect: true,
+    ...(options.resource && { resource: options.resource }),
+  })
   const messages: ReceivedMessage[] = []
   const listeners: Array<(m: ReceivedMessage) => void> = []
-  entity.on('stanza', (stanza: Element) => {
+  raw.client.on('stanza', (stanza: Element) => {
     if (!stanza.is('message') || stanza.attrs.type === 'error') return
     const body = stanza.getChildText('body')
     if (body === null) return
@@ -62,29 +54,20 @@ export async function connectUser(options: {
     messages.push(message)
     for (const listener of listeners) listener(message)
   })
-  let online = false
-  entity.on('online', () => {
+  let online = true
+  // A new session after a restart has no presence (and no offline messages) until it sends one.
+  raw.client.on('online', () => {
     online = true
-    void entity.send(xml('presence')).catch(() => {})
+    void raw.client.send(xml('presence')).catch(() => {})
   })
-  entity.on('offline', () => {
+  raw.client.on('disconnect', () => {
     online = false
   })
-  entity.on('disconnect', () => {
-    online = false
-  })
-  await entity.start()
   return {
-    jid: `${options.username}@${options.domain}`,
+    jid: raw.bare,
     messages,
     async send(to, body, id) {
-      await entity.send(
-        xml(
-          'message',
-          { type: 'chat', to, id: id ?? `u${process.pid}-${++counter}` },
-          xml('body', {}, body),
-        ),
-      )
+      await raw.message(to, body, id ? { id } : {})
     },
     async waitForMessages(count, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs
@@ -94,9 +77,12 @@ export async function connectUser(options: {
             `${options.username}: ${messages.length} of ${count} messages after ${timeoutMs} ms`,
           )
         }
-        await new Promise((resolve) => setTimeout(resolve, 20))
+        await new Promise((resolve) => setTimeout(resolve, 10))
       }
       return messages
+    },
+    onMessage(listener) {
+      listeners.push(listener)
     },
     async waitOnline(timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs
@@ -106,12 +92,9 @@ export async function connectUser(options: {
         await new Promise((resolve) => setTimeout(resolve, 20))
       }
     },
-    onMessage(listener) {
-      listeners.push(listener)
-    },
     async stop() {
-      entity.reconnect?.stop?.()
-      await entity.stop().catch(() => {})
+      raw.client.reconnect.stop()
+      await raw.stop()
     },
   }
 }

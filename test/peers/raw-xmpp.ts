@@ -37,6 +37,8 @@ export interface UserOptions {
    * pushes and subscription approvals only to resources that did. @defaultValue true
    */
   roster?: boolean
+  /** Reconnect after the server drops the stream, as a real client does. @defaultValue false */
+  reconnect?: boolean
 }
 
 let counter = 0
@@ -54,8 +56,10 @@ export async function connectRawUser(
     // PLAIN: SCRAM-SHA-1 costs @xmpp/client over a second of CPU per login.
     credentials: (authenticate) => authenticate({ username, password }, 'PLAIN'),
   })
-  xmpp.reconnect.stop()
+  if (!options.reconnect) xmpp.reconnect.stop()
   patchClient(xmpp)
+  // Nagle's algorithm would hold small stanzas back ~40 ms behind delayed ACKs.
+  xmpp.on('connect', () => xmpp.socket?.setNoDelay(true))
   // Tests make peers misbehave on purpose; an unhandled 'error' would throw.
   xmpp.on('error', () => {})
   const received: Element[] = []
