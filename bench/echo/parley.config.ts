@@ -7,7 +7,7 @@ export default defineConfig({
   database: { sqlitePath: env.BENCH_SQLITE ?? './data/bench.sqlite' },
   redis: { prefix: env.BENCH_PREFIX ?? 'parley-bench' },
   queues: {
-    keepCompletedSeconds: 600,
+    keepCompletedSeconds: 0,
     inboundConcurrency: Number(env.BENCH_INBOUND_CONCURRENCY ?? 32),
     outboundConcurrency: Number(env.BENCH_OUTBOUND_CONCURRENCY ?? 32),
   },

@@ -211,18 +211,23 @@ async function main(): Promise<void> {
       '(b) Parley: xmpp plugin -> BullMQ -> echo bot -> BullMQ -> xmpp plugin, SQLite store',
     )
     const port = await freePort()
-    const parley = spawn(process.execPath, ['--import', 'tsx', 'core/main.ts'], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        ...xmppEnv('parley'),
-        PARLEY_CONFIG: 'bench/echo/parley.config.ts',
-        PORT: String(port),
-        BENCH_SQLITE: join(dir, 'bench.sqlite'),
-        BENCH_PREFIX: prefix,
+    // The same flags as `npm start`.
+    const parley = spawn(
+      process.execPath,
+      ['--max-semi-space-size=32', '--import', 'tsx', 'core/main.ts'],
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          ...xmppEnv('parley'),
+          PARLEY_CONFIG: 'bench/echo/parley.config.ts',
+          PORT: String(port),
+          BENCH_SQLITE: join(dir, 'bench.sqlite'),
+          BENCH_PREFIX: prefix,
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
       },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    })
+    )
     await waitOnline(port)
     results.parley = await measure('parley', user, prosody.jid('parley'), parley)
     await stopChild(parley)

