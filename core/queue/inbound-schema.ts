@@ -1,5 +1,5 @@
 import { Type } from 'typebox'
-import { Value } from 'typebox/value'
+import { Compile } from 'typebox/compile'
 import { describeError } from '../config/load-config.js'
 import { type InboundEvent, parleyError, parseAddress } from '../contract/index.js'
 
@@ -48,14 +48,17 @@ export const InboundEventSchema = Type.Union([
   }),
 ])
 
+/** Compiled once: every inbound event is checked against it on the hot path. */
+const inboundEventCheck = Compile(InboundEventSchema)
+
 /**
  * Checks what a plugin emitted: shape, sizes, and that both addresses
  * belong to the emitting network. Throws PARLEY_ERR_WIRE_INVALID.
  */
 export function checkInboundEvent(network: string, event: unknown): InboundEvent {
-  if (!Value.Check(InboundEventSchema, event)) {
+  if (!inboundEventCheck.Check(event)) {
     const type = (event as { type?: unknown } | null)?.type
-    const first = Value.Errors(InboundEventSchema, event)[0]
+    const first = inboundEventCheck.Errors(event)[0]
     const why = first ? describeError(first, 'event') : 'not an inbound event'
     throw parleyError('PARLEY_ERR_WIRE_INVALID', network, `${String(type)}: ${why}`)
   }
