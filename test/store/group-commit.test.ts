@@ -3,39 +3,9 @@ import t, { type Test } from 'tap'
 import { QueryFailedError } from 'typeorm'
 import { createDataSource } from '../../core/store/data-source.js'
 import { createExecutor, type StatementExecutor } from '../../core/store/group-commit.js'
-import {
-  createMessageStore,
-  type MessageStore,
-  type NewInbound,
-  type NewOutbound,
-} from '../../core/store/message-store.js'
+import { createMessageStore, type MessageStore } from '../../core/store/message-store.js'
 import { openStore, type Store } from '../../core/store/store.js'
-import { eachBackend, freshDatabase, testStore } from './fixtures/backends.js'
-
-function outbound(overrides: Partial<NewOutbound> = {}): NewOutbound {
-  return {
-    id: randomUUID(),
-    network: 'xmpp',
-    from: 'xmpp:echo@example.org',
-    to: 'xmpp:alice@example.org',
-    text: 'hello alice',
-    ...overrides,
-  }
-}
-
-function inbound(overrides: Partial<NewInbound> = {}): NewInbound {
-  const remoteId = randomUUID()
-  return {
-    id: randomUUID(),
-    network: 'xmpp',
-    dedupKey: `in-xmpp-alice-${remoteId}`,
-    from: 'xmpp:alice@example.org',
-    to: 'xmpp:echo@example.org',
-    text: 'hello echo',
-    remoteId,
-    ...overrides,
-  }
-}
+import { eachBackend, freshDatabase, inbound, outbound, testStore } from './fixtures/backends.js'
 
 /** A message store on `store`'s DataSource with an executor the test can inspect. */
 function inspectable(

@@ -1,33 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
-import type { NewInbound, NewOutbound } from '../../core/store/message-store.js'
 import type { Store } from '../../core/store/store.js'
-import { eachBackend, testStore } from './fixtures/backends.js'
-
-function outbound(overrides: Partial<NewOutbound> = {}): NewOutbound {
-  return {
-    id: randomUUID(),
-    network: 'xmpp',
-    from: 'xmpp:echo@example.org',
-    to: 'xmpp:alice@example.org',
-    text: 'hello alice',
-    ...overrides,
-  }
-}
-
-function inbound(overrides: Partial<NewInbound> = {}): NewInbound {
-  const remoteId = randomUUID()
-  return {
-    id: randomUUID(),
-    network: 'xmpp',
-    dedupKey: `in-xmpp-alice-${remoteId}`,
-    from: 'xmpp:alice@example.org',
-    to: 'xmpp:echo@example.org',
-    text: 'hello echo',
-    remoteId,
-    ...overrides,
-  }
-}
+import { eachBackend, inbound, outbound, testStore } from './fixtures/backends.js'
 
 async function count(store: Store): Promise<number> {
   const rows = await store.dataSource.query(
