@@ -138,8 +138,11 @@ export async function buildApp(
       queues,
       store,
       registry,
-      bots,
-      adapter,
+      turns: {
+        botFor: (identity) => bots.botFor(identity),
+        runTurn: (bot, network, event, recordId) =>
+          adapter.processMessage(bot, network, event, recordId),
+      },
       log: app.log,
       settings: config.queues,
     })

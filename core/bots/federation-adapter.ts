@@ -8,8 +8,9 @@ import {
   TurnContext,
 } from 'botbuilder'
 import type { FastifyBaseLogger } from 'fastify'
-import { type BotHandler, type InboundMessage, parleyError } from '../contract/index.js'
+import { type InboundMessage, parleyError } from '../contract/index.js'
 import { derivedId } from '../queue/names.js'
+import type { RunnableBot } from '../queue/workers.js'
 import { activityToOutbound, messageToActivity } from './activity.js'
 
 export interface ReplyRequest {
@@ -27,11 +28,6 @@ export interface FederationAdapterDeps {
   /** Persists and queues one bot reply on `outbound-<network>`. */
   enqueueReply(reply: ReplyRequest): Promise<void>
   turnTimeoutMs: number
-}
-
-export interface RunnableBot {
-  name: string
-  handler: BotHandler
 }
 
 interface TurnState {

@@ -7,7 +7,7 @@ import {
   parleyError,
 } from '../contract/index.js'
 import { importDefault, moduleSpecifier } from '../loader/resolve-module.js'
-import type { RunnableBot } from './federation-adapter.js'
+import type { RunnableBot } from '../queue/workers.js'
 
 export interface LoadedBot extends RunnableBot {
   identities: AddressString[]

@@ -1,8 +1,7 @@
 import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq'
 import type { FastifyBaseLogger } from 'fastify'
-import type { FederationAdapter } from '../bots/federation-adapter.js'
-import type { BotDirectory } from '../bots/load-bots.js'
 import {
+  type BotHandler,
   type Connection,
   type InboundMessage,
   type OutboundMessage,
@@ -22,12 +21,32 @@ export interface WorkerSettings {
   backoffMaxMs: number
 }
 
+/** A loaded bot, as the inbound worker sees it. */
+export interface RunnableBot {
+  name: string
+  handler: BotHandler
+}
+
+/**
+ * How the inbound worker reaches bots (core/bots implements it): which bot
+ * answers an identity, and one turn for a message. `replies` settles once
+ * what the bot sent is durably queued.
+ */
+export interface BotTurns {
+  botFor(identity: string): RunnableBot | undefined
+  runTurn(
+    bot: RunnableBot,
+    network: string,
+    event: InboundMessage,
+    recordId: string,
+  ): Promise<{ replies: Promise<void> }>
+}
+
 interface WorkerDeps {
   queues: Queues
   store: Store
   registry: NetworkRegistry
-  bots: BotDirectory
-  adapter: FederationAdapter
+  turns: BotTurns
   log: FastifyBaseLogger
   settings: WorkerSettings
 }
@@ -146,7 +165,7 @@ export class Workers {
   }
 
   private async handleMessage(job: Job<InboundJob>, network: string, event: InboundMessage) {
-    const { store, bots, adapter, log } = this.deps
+    const { store, turns, log } = this.deps
     const key = job.id ?? derivedId(network, event.from, event.remoteId)
     const { record, created } = await store.messages.recordInbound({
       id: derivedId(key),
@@ -158,7 +177,7 @@ export class Workers {
       remoteId: event.remoteId,
     })
     if (!created && record.status === 'handled') return { duplicate: true, id: record.id }
-    const bot = bots.botFor(event.to)
+    const bot = turns.botFor(event.to)
     if (!bot) {
       log.warn(
         { network, to: event.to, code: 'PARLEY_ERR_NO_BOT' },
@@ -173,7 +192,7 @@ export class Workers {
       // wait for Redis and the database. The job completes only once its
       // replies are durably queued.
       const { replies } = await this.serial.run(`${event.to}|${event.from}`, job.data.order, () =>
-        adapter.processMessage(bot, network, event, record.id),
+        turns.runTurn(bot, network, event, record.id),
       )
       await replies
     } catch (error) {
