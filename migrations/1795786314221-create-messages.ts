@@ -44,7 +44,13 @@ export class CreateMessages1795786314221 implements MigrationInterface {
       'messages',
       [
         { name: 'uq_messages_dedup_key', columnNames: ['dedup_key'], isUnique: true },
-        { name: 'ix_messages_status', columnNames: ['status'] },
+        // Only failed messages are looked up by status (to inspect and retry them);
+        // a full status index costs every status change an index update.
+        {
+          name: 'ix_messages_failed',
+          columnNames: ['created_at'],
+          where: "status = 'failed'",
+        },
         { name: 'ix_messages_network_created_at', columnNames: ['network', 'created_at'] },
       ].map((index) => new TableIndex(index)),
     )

@@ -54,8 +54,8 @@ eachBackend(t, 'migrations go up, down one at a time, and up again', async (t: T
   t.same(await tables(ds), TABLES)
   t.same(await drift(ds), [], 'the migrated schema is exactly what the entities describe')
   t.same(await indexNames(ds, 'messages'), [
+    'ix_messages_failed',
     'ix_messages_network_created_at',
-    'ix_messages_status',
     'uq_messages_dedup_key',
   ])
   t.same(await runMigrations(ds), [], 'nothing pending the second time')

@@ -19,7 +19,7 @@ export type MessageDirection = 'in' | 'out'
 
 /** One message through Parley, in either direction, and where it is in its life. */
 @Entity({ name: 'messages' })
-@Index('ix_messages_status', ['status'])
+@Index('ix_messages_failed', ['createdAt'], { where: "status = 'failed'" })
 @Index('ix_messages_network_created_at', ['network', 'createdAt'])
 @Index('uq_messages_dedup_key', ['dedupKey'], { unique: true })
 @Check(
