@@ -1,4 +1,5 @@
 import { ActivityHandler } from 'botbuilder'
+import { Type } from 'typebox'
 import { defineBot } from '../../core/contract/index.js'
 
 /** Answers every message with `echo: <text>`. The smallest useful Parley bot. */
@@ -14,6 +15,9 @@ export class EchoBot extends ActivityHandler {
 
 export default defineBot({
   name: 'echo',
-  create: ({ options }) =>
-    new EchoBot(typeof options.prefix === 'string' ? options.prefix : 'echo: '),
+  configSchema: Type.Object(
+    { prefix: Type.String({ maxLength: 256, default: 'echo: ' }) },
+    { additionalProperties: false },
+  ),
+  create: ({ options }) => new EchoBot(String(options.prefix)),
 })

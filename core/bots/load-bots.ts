@@ -1,4 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { TSchema } from 'typebox'
+import { Value } from 'typebox/value'
+import { describeError } from '../config/load-config.js'
 import type { BotEntry } from '../config/schema.js'
 import {
   type AddressString,
@@ -57,9 +60,13 @@ export async function loadBots(
           'the module has no default export from defineBot()',
         )
       }
+      // Bad options are a configuration error: the host must not start (like a plugin's).
+      const options = def.configSchema
+        ? validateBotOptions(entry.name, def.configSchema, entry.options)
+        : entry.options
       const handler = def.create({
         log: log.child({ bot: entry.name }) as unknown as Logger,
-        options: entry.options,
+        options,
       })
       if (!handler || typeof handler.run !== 'function') {
         throw parleyError(
@@ -73,6 +80,7 @@ export async function loadBots(
         log.warn({ bot: entry.name }, 'bot answers no identity; set identities in config')
       bots.push({ name: entry.name, handler, identities })
     } catch (error) {
+      if ((error as { code?: string }).code === 'PARLEY_ERR_BOT_CONFIG') throw error
       const code = (error as { code?: string }).code ?? 'PARLEY_ERR_BOT_LOAD'
       const reason = (error as Error)?.message ?? String(error)
       log.error({ bot: entry.name, code, err: error }, 'bot failed to load')
@@ -84,4 +92,15 @@ export async function loadBots(
     }
   }
   return new BotDirectory(bots, failures)
+}
+
+function validateBotOptions(
+  name: string,
+  schema: TSchema,
+  options: unknown,
+): Readonly<Record<string, unknown>> {
+  const filled = Value.Default(schema, structuredClone(options ?? {}))
+  const first = Value.Errors(schema, filled)[0]
+  if (first) throw parleyError('PARLEY_ERR_BOT_CONFIG', name, describeError(first, 'options'))
+  return Object.freeze(filled as Record<string, unknown>)
 }

@@ -1,4 +1,5 @@
 import type { Activity, TurnContext } from 'botbuilder'
+import type { TSchema } from 'typebox'
 import type { AddressString } from './address.js'
 import type { Logger } from './plugin.js'
 
@@ -20,6 +21,8 @@ export interface BotDefinition {
    * `xmpp:*` for every identity of a network); config may override them.
    */
   identities?: AddressString[]
+  /** JSON Schema (TypeBox) of the bot's options; the loader validates them at start. */
+  configSchema?: TSchema
   create(ctx: BotContext): BotHandler
 }
 

@@ -104,11 +104,6 @@ export const errors = {
     500,
   ),
   PARLEY_ERR_NO_BOT: createError('PARLEY_ERR_NO_BOT', "No bot answers identity '%s'", 500),
-  PARLEY_ERR_SHUTTING_DOWN: createError(
-    'PARLEY_ERR_SHUTTING_DOWN',
-    'The host is shutting down',
-    503,
-  ),
   PARLEY_ERR_INTERNAL: createError('PARLEY_ERR_INTERNAL', 'Internal error: %s', 500),
 } as const
 

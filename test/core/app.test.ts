@@ -288,3 +288,25 @@ t.test(
     t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200)
   },
 )
+
+t.test('invalid bot options stop the start with a line naming bot and field', async (t) => {
+  await t.rejects(
+    testApp(t, { bots: [{ name: 'echo', identities: ['fake:*'], options: { prefix: 42 } }] }),
+    {
+      code: 'PARLEY_ERR_BOT_CONFIG',
+      message: "Invalid config for bot 'echo': options.prefix: must be string",
+    },
+  )
+})
+
+t.test('a bot option reaches the bot: the echo prefix', async (t) => {
+  const key = randomUUID()
+  await testApp(t, {
+    plugins: [fakePlugin(key)],
+    bots: [{ name: 'echo', identities: ['fake:*'], options: { prefix: 're: ' } }],
+  })
+  const fake = fakeConnections.get(key)
+  if (!fake) throw new Error('fake network not created')
+  await fake.receive('opt@fake.test', 'hi', 'opt-1')
+  t.equal((await waitFor('reply', () => fake.sent[0])).text, 're: hi')
+})
