@@ -197,6 +197,15 @@ export async function buildApp(
 
     // 7. Networks start last; a slow or failing network never blocks or breaks the host.
     await startPlugins(plugins, pluginDeps, config.queues.pluginStartTimeoutMs)
+    // Every identity a network speaks for is recorded (contacts and messages refer to it).
+    for (const { name, connection } of plugins) {
+      if (registry.get(name)?.status.state === 'failed') continue
+      try {
+        for (const address of connection.identities()) await store.identities.ensure(address, name)
+      } catch (err) {
+        app.log.warn({ network: name, err }, 'could not record the identities of a network')
+      }
+    }
   } catch (error) {
     await cleanup()
     throw error

@@ -4,6 +4,9 @@ import { type Address, parleyError, parseAddress } from '../contract/index.js'
 import type { Network } from '../loader/network-registry.js'
 import { ErrorResponse } from './error-handler.js'
 
+const MESSAGE_STATUSES = ['queued', 'sent', 'delivered', 'failed', 'received', 'handled'] as const
+type MessageStatus = (typeof MESSAGE_STATUSES)[number]
+
 const AddressField = {
   type: 'string',
   minLength: 3,
@@ -99,6 +102,47 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
         text: request.body.text,
       })
       return reply.status(202).send({ id: record.id, status: record.status })
+    },
+  )
+
+  app.get<{
+    Querystring: {
+      status?: MessageStatus
+      direction?: 'in' | 'out'
+      network?: string
+      limit?: string
+    }
+  }>(
+    '/messages',
+    {
+      schema: {
+        summary: 'Message records, newest first (e.g. the failed ones)',
+        tags: ['messages'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            status: { type: 'string', enum: [...MESSAGE_STATUSES] },
+            direction: { type: 'string', enum: ['in', 'out'] },
+            network: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,31}$' },
+            limit: {
+              type: 'string',
+              pattern: '^(?:[1-9][0-9]{0,2}|1000)$',
+              description: '1-1000, default 50',
+            },
+          },
+        },
+        response: {
+          200: { type: 'object', properties: { messages: { type: 'array', items: MessageView } } },
+          '4xx': ErrorResponse,
+        },
+      },
+    },
+    async (request) => {
+      const { limit, ...filters } = request.query
+      return {
+        messages: await app.store.messages.list({ ...filters, limit: limit ? Number(limit) : 50 }),
+      }
     },
   )
 

@@ -36,6 +36,11 @@ t.test(
     })
     t.equal(reply.remoteId, `fake-${sent.id}`)
     t.equal(reply.direction, 'out')
+    t.same(
+      (await app.store.identities.list('fake')).map((i) => i.address),
+      ['fake:bot@fake.test'],
+      "the network's identity is recorded",
+    )
     const inbound = await app.store.messages.list({ status: 'handled', limit: 10 })
     t.equal(inbound.length, 1)
     t.equal(inbound[0]?.text, 'hello')
@@ -148,6 +153,14 @@ t.test('a non-retryable send failure fails the message at once with the reason',
   t.match(record.error, /PARLEY_ERR_REMOTE_REFUSED/)
   const failed = await app.queues.outboundFor('fake').getFailed()
   t.equal(failed.length, 1, 'the failed job is kept and visible')
+  const listed = (
+    await app.inject({ method: 'GET', url: '/v1/messages?status=failed&direction=out' })
+  ).json()
+  t.same(
+    listed.messages.map((m: { id: string }) => m.id),
+    [id],
+    'and listed over REST',
+  )
 })
 
 t.test('a bot that throws leaves the message failed and retried, not lost', async (t) => {

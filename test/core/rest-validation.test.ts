@@ -130,6 +130,24 @@ t.test('bad REST input gets a 4xx with a stable code, never a 500', async (t) =>
       'PARLEY_ERR_NOT_FOUND',
     ],
     ['unknown route', { method: 'GET', url: '/v1/nothing-here' }, 404, 'PARLEY_ERR_NOT_FOUND'],
+    [
+      'unknown status filter',
+      { method: 'GET', url: '/v1/messages?status=lost' },
+      400,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      'limit out of range',
+      { method: 'GET', url: '/v1/messages?limit=0' },
+      400,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      'unknown query field',
+      { method: 'GET', url: '/v1/messages?sort=asc' },
+      400,
+      'PARLEY_ERR_VALIDATION',
+    ],
   ]
   for (const [name, request, status, code] of cases) {
     const res = await app.inject(request)
