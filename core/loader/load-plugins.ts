@@ -109,7 +109,13 @@ export async function startPlugins(
           message,
         )
       } else {
-        markFailed(deps, name, parleyError('PARLEY_ERR_PLUGIN_START', name, message))
+        // Keep the plugin's own code (e.g. PARLEY_ERR_AUTH_FAILED); anything else is a start failure.
+        const own = (error as { code?: string }).code?.startsWith('PARLEY_ERR_')
+        markFailed(
+          deps,
+          name,
+          own ? (error as Error) : parleyError('PARLEY_ERR_PLUGIN_START', name, message),
+        )
       }
     }
   })

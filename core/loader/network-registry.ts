@@ -73,11 +73,14 @@ export class NetworkRegistry extends EventEmitter<RegistryEvents> {
       status.state === 'failed' ||
       (status.state !== 'online' && status.reason && status.condition)
     ) {
-      this.noteError(
-        name,
-        status.condition ?? 'PARLEY_ERR_PLUGIN_START',
-        status.reason ?? status.state,
-      )
+      // lastError.code is always a Parley code; the network's own condition goes in the message.
+      const code = status.condition?.startsWith('PARLEY_ERR_')
+        ? status.condition
+        : status.state === 'failed'
+          ? 'PARLEY_ERR_PLUGIN_START'
+          : 'PARLEY_ERR_NOT_CONNECTED'
+      const wire = status.condition && status.condition !== code ? ` (${status.condition})` : ''
+      this.noteError(name, code, `${status.reason ?? status.state}${wire}`)
     }
     this.emit('status', name, network.status, previous)
   }

@@ -166,6 +166,7 @@ t.test(
     const view = await networkView(app)
     t.equal(view.status, 'failed')
     t.match(view.reason, /not-authorized|credentials/)
+    t.equal(view.lastError.code, 'PARLEY_ERR_AUTH_FAILED')
     t.notMatch(JSON.stringify(view), /wrong/, 'the password is not shown')
   },
 )
