@@ -147,8 +147,12 @@ export async function buildApp(
       settings: config.queues,
     })
     workers.start(plugins.map((p) => p.name))
+    // From here on, closing means: stop taking work and drain what is in
+    // flight, then close connections and stores (also what onClose runs).
     cleanup = async () => {
       await workers.close()
+      // Only now: plugins stop when this aborts, and the drain above needed them.
+      shutdown.abort()
       await stopPlugins(plugins, app.log)
       await queues.close()
       await store.close()
@@ -187,13 +191,7 @@ export async function buildApp(
     )
 
     // Shutdown: stop taking work and drain what is in flight, then close connections and stores.
-    app.addHook('onClose', async () => {
-      shutdown.abort()
-      await workers.close()
-      await stopPlugins(plugins, app.log)
-      await queues.close()
-      await store.close()
-    })
+    app.addHook('onClose', () => cleanup())
 
     // 7. Networks start last; a slow or failing network never blocks or breaks the host.
     await startPlugins(plugins, pluginDeps, config.queues.pluginStartTimeoutMs)

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import { testApp, waitFor } from '../helpers/app.js'
+import { started } from '../helpers/bots/slow/index.js'
 import { connectUser } from '../helpers/xmpp-user.js'
 import { type ProsodyPeer, startProsody } from '../peers/prosody.js'
 
@@ -170,3 +171,37 @@ t.test(
     t.notMatch(JSON.stringify(view), /wrong/, 'the password is not shown')
   },
 )
+
+t.test('closing the host mid-turn still delivers the reply over XMPP', async (t) => {
+  const prosody = await startProsody({
+    users: [
+      { username: 'slow', password: 'bot-pass' },
+      { username: 'bob', password: 'bob-pass' },
+    ],
+  })
+  t.teardown(() => prosody.stop())
+  const app = await testApp(t, {
+    plugins: [xmppPlugin(prosody, 'slow', 'bot-pass')],
+    bots: [
+      {
+        name: 'slow',
+        module: './test/helpers/bots/slow/index.ts',
+        identities: ['xmpp:*'],
+        options: { delayMs: 400 },
+      },
+    ],
+  })
+  const bob = await connectUser({
+    service: prosody.service,
+    domain: prosody.domain,
+    username: 'bob',
+    password: 'bob-pass',
+  })
+  t.teardown(() => bob.stop())
+  const text = `drain-${Date.now()}`
+  await bob.send(prosody.jid('slow'), text)
+  await waitFor('the turn started', () => started.includes(text))
+  await app.close()
+  const [reply] = await bob.waitForMessages(1, 5000)
+  t.equal(reply?.body, `slow: ${text}`)
+})
