@@ -109,31 +109,24 @@ export function createPluginContext(options: PluginContextOptions = {}): FakePlu
     },
   }
 
-  function waitFor<T>(
-    list: T[],
-    predicate: (item: T) => boolean,
-    what: string,
-    opts: WaitOptions = {},
+  /** Resolves with the first truthy value of `condition`, re-checked on every change. */
+  function until<T>(
+    condition: () => T | undefined | null | false,
+    opts: { timeoutMs?: number; what?: string; detail?: () => string } = {},
   ): Promise<T> {
-    const { timeoutMs = 5000, since = 0 } = opts
+    const { timeoutMs = 5000, what = 'a condition', detail } = opts
     return new Promise<T>((resolve, reject) => {
-      let checked = since
       const check = () => {
-        for (; checked < list.length; checked++) {
-          const item = list[checked] as T
-          if (predicate(item)) {
-            cleanup()
-            resolve(item)
-            return
-          }
+        const value = condition()
+        if (value) {
+          cleanup()
+          resolve(value)
         }
       }
       const timer = setTimeout(() => {
         cleanup()
         reject(
-          new Error(
-            `timed out after ${timeoutMs} ms waiting for ${what}; saw ${JSON.stringify(list.slice(since)).slice(0, 2000)}`,
-          ),
+          new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? detail() : ''}`),
         )
       }, timeoutMs)
       const cleanup = () => {
@@ -143,6 +136,31 @@ export function createPluginContext(options: PluginContextOptions = {}): FakePlu
       waiters.add(check)
       check()
     })
+  }
+
+  /** The first item of `list` from `since` on that matches. */
+  function waitFor<T>(
+    list: T[],
+    predicate: (item: T) => boolean,
+    what: string,
+    opts: WaitOptions = {},
+  ): Promise<T> {
+    const { timeoutMs = 5000, since = 0 } = opts
+    let checked = since
+    return until<{ item: T }>(
+      () => {
+        for (; checked < list.length; checked++) {
+          const item = list[checked] as T
+          if (predicate(item)) return { item }
+        }
+        return undefined
+      },
+      {
+        timeoutMs,
+        what,
+        detail: () => `; saw ${JSON.stringify(list.slice(since)).slice(0, 2000)}`,
+      },
+    ).then(({ item }) => item)
   }
 
   const ctx: FakePluginContext = {
@@ -181,27 +199,7 @@ export function createPluginContext(options: PluginContextOptions = {}): FakePlu
     until: <T>(
       condition: () => T | undefined | null | false,
       opts: { timeoutMs?: number; what?: string } = {},
-    ) =>
-      new Promise<T>((resolve, reject) => {
-        const { timeoutMs = 5000, what = 'a condition' } = opts
-        const check = () => {
-          const value = condition()
-          if (value) {
-            cleanup()
-            resolve(value)
-          }
-        }
-        const timer = setTimeout(() => {
-          cleanup()
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`))
-        }, timeoutMs)
-        const cleanup = () => {
-          clearTimeout(timer)
-          waiters.delete(check)
-        }
-        waiters.add(check)
-        check()
-      }),
+    ) => until(condition, opts),
     abort: () => controller.abort(),
   }
   return ctx

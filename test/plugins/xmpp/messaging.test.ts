@@ -6,6 +6,7 @@ import { xml } from '@xmpp/client'
 import t, { type Test } from 'tap'
 import type { InboundMessage, InboundReceipt, InboundTyping } from '../../../core/contract/index.js'
 import { PluginError } from '../../../core/contract/index.js'
+import type { XmppConfig } from '../../../plugins/xmpp/config.js'
 import type { XmppConnection } from '../../../plugins/xmpp/connection.js'
 import plugin from '../../../plugins/xmpp/index.js'
 import { NS } from '../../../plugins/xmpp/wire.js'
@@ -30,19 +31,32 @@ const ALICE = 'xmpp:alice@parley.test'
 let sequence = 0
 const nextId = () => `msg-${process.pid}-${++sequence}`
 
-/** The plugin online as `bot`, each connection with its own resource (one resource, one session). */
-async function online(t: Test, options: { service?: string; ctx?: FakePluginContext } = {}) {
+/** The plugin as `bot`, each connection with its own resource (one resource, one session), stopped at teardown. */
+function connection(
+  t: Test,
+  options: { ctx?: FakePluginContext; config?: Partial<XmppConfig> } = {},
+) {
   const ctx = options.ctx ?? createPluginContext()
   const conn = plugin.create(ctx, {
-    service: options.service ?? peer.service,
+    service: peer.service,
     domain: peer.domain,
     username: 'bot',
     password: 'bot-pw',
     resource: `r${++sequence}`,
     reconnectMinMs: 50,
     reconnectMaxMs: 200,
+    ...options.config,
   }) as XmppConnection
   t.teardown(() => conn.stop())
+  return { ctx, conn }
+}
+
+/** The plugin online as `bot`. */
+async function online(t: Test, options: { service?: string; ctx?: FakePluginContext } = {}) {
+  const { ctx, conn } = connection(t, {
+    ...(options.ctx && { ctx: options.ctx }),
+    ...(options.service && { config: { service: options.service } }),
+  })
   await conn.start()
   return { ctx, conn }
 }
@@ -105,18 +119,15 @@ t.test('send() resolves only once the server acknowledged the stanza (XEP-0198)'
 t.test('send() rejects retryable when the stream is lost and cannot be resumed', async (t) => {
   const proxy = await startTcpProxy({ port: peer.port })
   t.teardown(() => proxy.close())
-  const ctx = createPluginContext()
-  const conn = plugin.create(ctx, {
-    service: proxy.service,
-    domain: peer.domain,
-    username: 'bot',
-    password: 'bot-pw',
-    resource: 'no-ack',
-    reconnectMinMs: 5000,
-    reconnectMaxMs: 5000,
-    ackTimeoutMs: 400,
+  const { conn } = connection(t, {
+    config: {
+      service: proxy.service,
+      resource: 'no-ack',
+      reconnectMinMs: 5000,
+      reconnectMaxMs: 5000,
+      ackTimeoutMs: 400,
+    },
   })
-  t.teardown(() => conn.stop())
   await conn.start()
   proxy.blackhole()
   const pending = conn.send({ id: nextId(), from: BOT, to: ALICE, text: 'lost?' })
@@ -138,19 +149,15 @@ t.test(
     const proxy = await startTcpProxy({ port: peer.port })
     t.teardown(() => proxy.close())
     proxy.onClientData(/<enable /, 'blackhole')
-    const ctx = createPluginContext()
-    const conn = plugin.create(ctx, {
-      service: proxy.service,
-      domain: peer.domain,
-      username: 'bot',
-      password: 'bot-pw',
-      resource: `r${++sequence}`,
-      reconnectMinMs: 20,
-      reconnectMaxMs: 50,
-      connectTimeoutMs: 1000,
-      ackTimeoutMs: 1500,
+    const { ctx, conn } = connection(t, {
+      config: {
+        service: proxy.service,
+        reconnectMinMs: 20,
+        reconnectMaxMs: 50,
+        connectTimeoutMs: 1000,
+        ackTimeoutMs: 1500,
+      },
     })
-    t.teardown(() => conn.stop())
     await conn.start().catch(() => {})
     await new Promise((resolve) => setTimeout(resolve, 100))
     proxy.cut()
@@ -175,20 +182,13 @@ t.test(
 t.test(
   'send() while not connected, from a foreign identity or to a bad address throws PluginError',
   async (t) => {
-    const ctx = createPluginContext()
-    const conn = plugin.create(ctx, {
-      service: peer.service,
-      domain: peer.domain,
-      username: 'bot',
-      password: 'bot-pw',
-    })
+    const { conn } = connection(t)
     const offline = await conn
       .send({ id: nextId(), from: BOT, to: ALICE, text: 'x' })
       .catch((e: unknown) => e)
     t.ok(PluginError.is(offline))
     t.match(offline, { code: 'PARLEY_ERR_NOT_CONNECTED', retryable: true })
     await conn.start()
-    t.teardown(() => conn.stop())
     await t.rejects(
       conn.send({ id: nextId(), from: 'xmpp:other@parley.test', to: ALICE, text: 'x' }),
       {
