@@ -2,16 +2,21 @@ import 'reflect-metadata'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { ContactTurns } from './bots/contact-turns.js'
 import { FederationAdapter } from './bots/federation-adapter.js'
 import { type BotDirectory, loadBots } from './bots/load-bots.js'
 import type { ParleyConfig } from './config/schema.js'
-import { parleyError } from './contract/index.js'
+import { parleyError, type RosterEntry } from './contract/index.js'
 import { installErrorHandling } from './http/error-handler.js'
+import { contactRoutes } from './http/routes-contacts.js'
 import { HealthSchema, healthRoutes } from './http/routes-health.js'
 import { messageRoutes } from './http/routes-messages.js'
 import { networkRoutes } from './http/routes-networks.js'
+import { presenceRoutes } from './http/routes-presence.js'
 import { loadPlugins, startPlugins, stopPlugins } from './loader/load-plugins.js'
 import { NetworkRegistry } from './loader/network-registry.js'
+import { ContactService } from './presence/contacts.js'
+import { PresenceService } from './presence/service.js'
 import { createInboundSink } from './queue/inbound.js'
 import { createOutboundSink, type OutboundSink } from './queue/outbound.js'
 import { Queues } from './queue/queues.js'
@@ -27,6 +32,8 @@ declare module 'fastify' {
     bots: BotDirectory
     /** Records and queues an outbound message (REST and bot replies both use it). */
     outbound: OutboundSink
+    presence: PresenceService
+    contacts: ContactService
   }
 }
 
@@ -108,12 +115,40 @@ export async function buildApp(
       )
     })
     app.decorate('networks', registry)
+
+    // Presence (Redis live state, batched database copy) and federated contacts.
+    let contactTurns: ContactTurns | undefined
+    const presence = new PresenceService({
+      redisUrl: config.redis.url,
+      prefix: config.redis.prefix,
+      redis: queues.producer,
+      workerConnection: () => queues.workerConnection(),
+      store,
+      registry,
+      log: app.log,
+      settings: config.presence,
+      onChange: (change) => contactTurns?.onPresence(change),
+    })
+    const contacts = new ContactService({
+      store,
+      registry,
+      log: app.log,
+      autoAccept: new Set(config.presence.autoAccept),
+      forget: (_network, identity, address) => presence.forget(identity, address),
+    })
+    app.decorate('presence', presence)
+    app.decorate('contacts', contacts)
+
     const shutdown = new AbortController()
     const pluginDeps = {
       rootDir,
       log: app.log,
       registry,
-      accept: createInboundSink(queues, app.log),
+      accept: createInboundSink(queues, app.log, (network, event) =>
+        presence.accept(network, event),
+      ),
+      roster: (network: string, identity: string, entries: RosterEntry[], complete: boolean) =>
+        contacts.onRoster(network, identity, entries, complete),
       stateFor: (plugin: string) => store.pluginState(plugin),
       signal: shutdown.signal,
     }
@@ -131,7 +166,20 @@ export async function buildApp(
       enqueueReply: async (reply) => {
         await outbound({ ...reply, dedupKey: `reply-${reply.id}` })
       },
+      contactAction: (action) => {
+        if (!contactTurns) throw parleyError('PARLEY_ERR_INTERNAL', 'contacts not ready')
+        return contactTurns.contactAction(action)
+      },
     })
+    contactTurns = new ContactTurns({
+      bots,
+      adapter,
+      contacts,
+      store,
+      log: app.log,
+      view: (address, entry) => presence.view(address, entry),
+    })
+    const turns = contactTurns
 
     // 5. Workers: inbound for this host, outbound for each loaded network.
     const workers = new Workers({
@@ -145,12 +193,16 @@ export async function buildApp(
       },
       log: app.log,
       settings: config.queues,
+      subscriptions: (network, event, jobId) => turns.onSubscription(network, event, jobId),
     })
+    await presence.start()
     workers.start(plugins.map((p) => p.name))
     // From here on, closing means: stop taking work and drain what is in
     // flight, then close connections and stores (also what onClose runs).
     cleanup = async () => {
       await workers.close()
+      await presence.close()
+      await turns.drain()
       // Only now: plugins stop when this aborts, and the drain above needed them.
       shutdown.abort()
       await stopPlugins(plugins, app.log)
@@ -175,6 +227,8 @@ export async function buildApp(
       async (v1) => {
         await v1.register(networkRoutes)
         await v1.register(messageRoutes)
+        await v1.register(presenceRoutes, { keepAliveMs: config.presence.keepAliveMs })
+        await v1.register(contactRoutes)
         // Each network gets its own encapsulated context under /v1/networks/<name>/:
         // its routes, hooks and decorators cannot leak into the host or another network.
         for (const plugin of plugins) {

@@ -2,6 +2,7 @@ import type { MigrationInterface } from 'typeorm'
 import { CreateIdentitiesAndContacts1795786314220 } from './1795786314220-create-identities-and-contacts.js'
 import { CreateMessages1795786314221 } from './1795786314221-create-messages.js'
 import { CreatePluginState1795786314222 } from './1795786314222-create-plugin-state.js'
+import { CreatePresenceLastKnown1795786314223 } from './1795786314223-create-presence-last-known.js'
 
 /**
  * Every migration, oldest first. Listed explicitly rather than found by a
@@ -11,4 +12,5 @@ export const migrations: Array<new () => MigrationInterface> = [
   CreateIdentitiesAndContacts1795786314220,
   CreateMessages1795786314221,
   CreatePluginState1795786314222,
+  CreatePresenceLastKnown1795786314223,
 ]

@@ -48,3 +48,59 @@ export function activityToOutbound(
     replyTo: activity.replyToId,
   }
 }
+
+interface EventActivityInput {
+  network: string
+  /** The Parley identity (the bot's side). */
+  identity: string
+  /** The federated user the activity is about. */
+  address: string
+  botName: string
+  id: string
+}
+
+/** Fields every activity about a (identity, federated user) pair shares. */
+function pairActivity(input: EventActivityInput): Partial<Activity> {
+  return {
+    id: input.id,
+    timestamp: new Date(),
+    channelId: input.network,
+    serviceUrl: SERVICE_URL,
+    from: { id: input.address, name: input.address, role: 'user' },
+    recipient: { id: input.identity, name: input.botName, role: 'bot' },
+    conversation: {
+      id: conversationId(input.identity, input.address),
+      isGroup: false,
+      conversationType: 'personal',
+      name: '',
+    },
+  }
+}
+
+/** A contact request (`add`) or its withdrawal (`remove`), as the Bot Framework names it. */
+export function contactRelationActivity(
+  input: EventActivityInput & {
+    action: 'add' | 'remove'
+    contactId?: string
+    subscription?: string
+  },
+): Partial<Activity> {
+  return {
+    ...pairActivity(input),
+    type: ActivityTypes.ContactRelationUpdate,
+    action: input.action,
+    channelData: { contactId: input.contactId, subscription: input.subscription },
+  }
+}
+
+/** A watched contact's presence changed: an `event` named `presence` with the model as value. */
+export function presenceActivity(
+  input: EventActivityInput & { value: unknown },
+): Partial<Activity> {
+  return {
+    ...pairActivity(input),
+    type: ActivityTypes.Event,
+    name: 'presence',
+    value: input.value,
+  }
+}

@@ -8,7 +8,12 @@ import {
   TurnContext,
 } from 'botbuilder'
 import type { FastifyBaseLogger } from 'fastify'
-import { type InboundMessage, parleyError } from '../contract/index.js'
+import {
+  CONTACT_EVENTS,
+  type ContactEventName,
+  type InboundMessage,
+  parleyError,
+} from '../contract/index.js'
 import { derivedId } from '../queue/names.js'
 import type { RunnableBot } from '../queue/workers.js'
 import { activityToOutbound, messageToActivity } from './activity.js'
@@ -23,12 +28,25 @@ export interface ReplyRequest {
   bot: string
 }
 
+/** A bot's request to act on a contact (see CONTACT_EVENTS in core/contract). */
+export interface ContactAction {
+  name: ContactEventName
+  /** The bot's identity in the turn. */
+  identity: string
+  /** The federated user concerned. */
+  address: string
+}
+
 export interface FederationAdapterDeps {
   log: FastifyBaseLogger
   /** Persists and queues one bot reply on `outbound-<network>`. */
   enqueueReply(reply: ReplyRequest): Promise<void>
+  /** Carries out a contact action a bot sent as an event activity. */
+  contactAction?(action: ContactAction): Promise<void>
   turnTimeoutMs: number
 }
+
+const CONTACT_EVENT_NAMES = new Set<string>(Object.values(CONTACT_EVENTS))
 
 interface TurnState {
   bot: string
@@ -70,6 +88,15 @@ export class FederationAdapter extends BotAdapter {
   ): Promise<TurnResult> {
     const activity = messageToActivity(network, event, recordId, bot.name)
     return this.runTurn(bot, activity, recordId)
+  }
+
+  /** Runs one bot turn for a host event (contactRelationUpdate, presence); `seed` makes reply ids stable. */
+  processActivity(
+    bot: RunnableBot,
+    activity: Partial<Activity>,
+    seed: string,
+  ): Promise<TurnResult> {
+    return this.runTurn(bot, activity, seed)
   }
 
   private async runTurn(
@@ -115,6 +142,14 @@ export class FederationAdapter extends BotAdapter {
           )
           responses.push({ id: '' })
           break
+        case ActivityTypes.Event:
+          if (activity.name && CONTACT_EVENT_NAMES.has(activity.name)) {
+            await this.contactAction(context, activity)
+          } else {
+            this.deps.log.debug({ bot: state.bot, name: activity.name }, 'event activity ignored')
+          }
+          responses.push({ id: '' })
+          break
         case ActivityTypes.InvokeResponse:
           // No network Parley speaks has invoke; keep it for a caller that asks.
           context.turnState.set('parley.invokeResponse', activity)
@@ -151,6 +186,19 @@ export class FederationAdapter extends BotAdapter {
       }
     }
     return responses
+  }
+
+  private async contactAction(context: TurnContext, activity: Partial<Activity>): Promise<void> {
+    const value = (activity.value ?? {}) as { address?: unknown }
+    const address = typeof value.address === 'string' ? value.address : context.activity.from?.id
+    const identity = context.activity.recipient?.id
+    if (!this.deps.contactAction || !address || !identity) {
+      throw parleyError(
+        'PARLEY_ERR_VALIDATION',
+        `${activity.name} needs an address and a bot identity`,
+      )
+    }
+    await this.deps.contactAction({ name: activity.name as ContactEventName, identity, address })
   }
 
   override async updateActivity(context: TurnContext): Promise<void> {

@@ -90,6 +90,25 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    presence: Type.Object(
+      {
+        /** Presence from plugins is coalesced per address for this long before it is queued. */
+        batchMs: Type.Integer({ minimum: 0, maximum: 1000, default: 10 }),
+        /** ...or until this many addresses are waiting. */
+        batchMax: Type.Integer({ minimum: 1, maximum: 10000, default: 500 }),
+        /** Last known presence is written to the database at most this often. */
+        dbFlushMs: Type.Integer({ minimum: 10, default: 1000 }),
+        /** Presence changes kept in Redis for SSE resume (Last-Event-ID), approximately. */
+        streamMaxLen: Type.Integer({ minimum: 100, default: 10000 }),
+        /** SSE keep-alive comment interval. */
+        keepAliveMs: Type.Integer({ minimum: 1000, default: 15000 }),
+        /** Identities that accept every contact request themselves; all others leave it to their bot or REST. */
+        autoAccept: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}:.+$' }), {
+          default: [],
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     plugins: Type.Array(PluginEntry, { default: [] }),
     bots: Type.Array(BotEntry, { default: [] }),
   },

@@ -31,3 +31,41 @@ export function defineBot(definition: BotDefinition): BotDefinition {
 }
 
 export type { Activity, TurnContext }
+
+/**
+ * Event activities a bot sends to act on its contacts; the FederationAdapter
+ * intercepts them (they never reach a network as messages). `value.address`
+ * defaults to the turn's federated user.
+ */
+export const CONTACT_EVENTS = {
+  approve: 'contact.approve',
+  refuse: 'contact.refuse',
+  watch: 'presence.watch',
+  unwatch: 'presence.unwatch',
+} as const
+export type ContactEventName = (typeof CONTACT_EVENTS)[keyof typeof CONTACT_EVENTS]
+
+function contactEvent(context: TurnContext, name: ContactEventName, address?: string) {
+  return context.sendActivity({
+    type: 'event',
+    name,
+    value: { address: address ?? context.activity.from?.id },
+  })
+}
+
+/**
+ * Typed helpers for a bot's turn: accept or refuse a contact request
+ * (after a `contactRelationUpdate` with `action: 'add'`), and watch or
+ * unwatch someone's presence. Each resolves once the host has acted and
+ * rejects with the Parley error if it could not (e.g. the network is down).
+ */
+export const contacts = {
+  approve: (context: TurnContext, address?: string) =>
+    contactEvent(context, CONTACT_EVENTS.approve, address),
+  refuse: (context: TurnContext, address?: string) =>
+    contactEvent(context, CONTACT_EVENTS.refuse, address),
+  watch: (context: TurnContext, address: string) =>
+    contactEvent(context, CONTACT_EVENTS.watch, address),
+  unwatch: (context: TurnContext, address: string) =>
+    contactEvent(context, CONTACT_EVENTS.unwatch, address),
+}

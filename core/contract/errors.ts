@@ -56,6 +56,12 @@ export const errors = {
     422,
   ),
   PARLEY_ERR_NOT_FOUND: createError('PARLEY_ERR_NOT_FOUND', 'Not found: %s', 404),
+  PARLEY_ERR_CONTACT_NOT_FOUND: createError(
+    'PARLEY_ERR_CONTACT_NOT_FOUND',
+    "No contact with id '%s'",
+    404,
+  ),
+  PARLEY_ERR_CONTACT_STATE: createError('PARLEY_ERR_CONTACT_STATE', "Contact '%s': %s", 409),
   PARLEY_ERR_MESSAGE_NOT_FOUND: createError(
     'PARLEY_ERR_MESSAGE_NOT_FOUND',
     "No message with id '%s'",

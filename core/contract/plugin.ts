@@ -2,10 +2,10 @@ import type { FastifyInstance } from 'fastify'
 import type { Static, TSchema } from 'typebox'
 import type { AddressString } from './address.js'
 import type { InboundEvent, OutboundMessage, SendResult } from './events.js'
-import type { Availability } from './presence.js'
+import type { Availability, RosterEntry } from './presence.js'
 
 /** The contract version this file describes; plugins declare a semver range against it. */
-export const CONTRACT_VERSION = '1.0.0'
+export const CONTRACT_VERSION = '1.1.0'
 
 export const CONNECTION_STATES = ['connecting', 'online', 'degraded', 'offline', 'failed'] as const
 export type ConnectionState = (typeof CONNECTION_STATES)[number]
@@ -59,6 +59,16 @@ export interface PluginContext {
    * refuse the stanza back to its sender instead of losing it.
    */
   emit(event: InboundEvent): Promise<void>
+  /**
+   * Reports the roster of `identity`: the whole of it (`complete: true`, e.g.
+   * fetched at login; contacts missing from it are dropped) or changed
+   * entries (a roster push). The host keeps its contacts in step.
+   */
+  roster(
+    identity: AddressString,
+    entries: RosterEntry[],
+    options: { complete: boolean },
+  ): Promise<void>
   /** Reports a connection status change. The host logs it and shows it in /v1/networks. */
   reportStatus(status: ConnectionStatus): void
   state: PluginStateStore

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { type Address, parleyError, parseAddress } from '../contract/index.js'
-import type { Network } from '../loader/network-registry.js'
+import { parleyError } from '../contract/index.js'
 import { ErrorResponse } from './error-handler.js'
 
 const MESSAGE_STATUSES = ['queued', 'sent', 'delivered', 'failed', 'received', 'handled'] as const
@@ -77,21 +76,18 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const to = parseAddress(request.body.to)
-      const network = app.networks.get(to.network)
-      if (!network) throw parleyError('PARLEY_ERR_NETWORK_UNKNOWN', to.network)
-      const recipient = normalized(network, to)
+      const { network, address: recipient } = app.networks.resolve(request.body.to)
       if (!network.definition?.capabilities.im)
-        throw parleyError('PARLEY_ERR_CAPABILITY', to.network, 'instant messages')
+        throw parleyError('PARLEY_ERR_CAPABILITY', network.name, 'instant messages')
       if (network.status.state === 'failed' || !network.connection) {
-        throw parleyError('PARLEY_ERR_NOT_CONNECTED', to.network)
+        throw parleyError('PARLEY_ERR_NOT_CONNECTED', network.name)
       }
       const identities = network.connection.identities()
       const from = request.body.from ?? identities[0]
       if (!from || !identities.includes(from)) {
         throw parleyError(
           'PARLEY_ERR_NO_IDENTITY',
-          to.network,
+          network.name,
           from ? `'${from}' is not one of ${identities.join(', ')}` : 'the network has no identity',
         )
       }
@@ -168,20 +164,4 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
       return record
     },
   )
-}
-
-/** The recipient as the network's plugin spells it (bare JID, SIP URI); 400 if it cannot. */
-function normalized(network: Network, address: Address): string {
-  const normalize = network.definition?.normalizeId
-  if (!normalize) return `${address.network}:${address.id}`
-  try {
-    return `${address.network}:${normalize(address.id)}`
-  } catch (error) {
-    if ((error as { code?: string }).code === 'PARLEY_ERR_ADDRESS_INVALID') throw error
-    throw parleyError(
-      'PARLEY_ERR_ADDRESS_INVALID',
-      `${address.network}:${address.id}`,
-      (error as Error).message,
-    )
-  }
 }

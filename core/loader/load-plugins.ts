@@ -7,6 +7,7 @@ import {
   type PluginDefinition,
   type PluginStateStore,
   parleyError,
+  type RosterEntry,
 } from '../contract/index.js'
 import type { NetworkRegistry } from './network-registry.js'
 import { importDefault, moduleSpecifier } from './resolve-module.js'
@@ -18,6 +19,13 @@ export interface PluginHostDeps {
   registry: NetworkRegistry
   /** The inbound sink: validates and durably queues an event for `network`. */
   accept(network: string, event: InboundEvent): Promise<void>
+  /** The roster sink: keeps the identity's contacts in step with what `network` reported. */
+  roster(
+    network: string,
+    identity: string,
+    entries: RosterEntry[],
+    complete: boolean,
+  ): Promise<void>
   stateFor(plugin: string): PluginStateStore
   signal: AbortSignal
 }
@@ -63,6 +71,8 @@ export async function loadPlugins(
         {
           log,
           emit: (event) => deps.accept(entry.name, event),
+          roster: (identity, entries, { complete }) =>
+            deps.roster(entry.name, identity, entries, complete),
           reportStatus: (status) => deps.registry.setStatus(entry.name, status),
           state: deps.stateFor(entry.name),
           signal: deps.signal,

@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events'
-import type {
-  AddressString,
-  Capabilities,
-  Connection,
-  ConnectionStatus,
-  PluginDefinition,
+import {
+  type AddressString,
+  type Capabilities,
+  type Connection,
+  type ConnectionStatus,
+  type PluginDefinition,
+  parleyError,
+  parseAddress,
 } from '../contract/index.js'
 
 /** What the host knows of one configured network, loaded or not. */
@@ -18,7 +20,15 @@ export interface Network {
   /** Options as configured, secrets redacted: safe to show. */
   publicOptions: Record<string, unknown>
   since: string
+  /**
+   * When the connection last stopped carrying presence (left online/degraded),
+   * or when the host started: presence observed before it is stale.
+   */
+  lostAt: string
 }
+
+/** States in which a connection carries messages and presence. */
+const CARRYING = new Set<ConnectionStatus['state']>(['online', 'degraded'])
 
 export interface NetworkView {
   name: string
@@ -49,6 +59,7 @@ export class NetworkRegistry extends EventEmitter<RegistryEvents> {
       publicOptions,
       status: { state: 'offline', reason: 'not started' },
       since: new Date().toISOString(),
+      lostAt: new Date().toISOString(),
     }
     this.networks.set(name, network)
     return network
@@ -69,6 +80,7 @@ export class NetworkRegistry extends EventEmitter<RegistryEvents> {
     if (previous.state === status.state && previous.reason === status.reason) return
     network.status = { ...status }
     network.since = new Date().toISOString()
+    if (CARRYING.has(previous.state) && !CARRYING.has(status.state)) network.lostAt = network.since
     if (
       status.state === 'failed' ||
       (status.state !== 'online' && status.reason && status.condition)
@@ -111,6 +123,31 @@ export class NetworkRegistry extends EventEmitter<RegistryEvents> {
 
   isOnline(name: string): boolean {
     return this.networks.get(name)?.status.state === 'online'
+  }
+
+  /** Whether the network's connection is up (online or degraded): its presence is live. */
+  isCarrying(name: string): boolean {
+    const state = this.networks.get(name)?.status.state
+    return state !== undefined && CARRYING.has(state)
+  }
+
+  /**
+   * Parses `value` (`network:id`) and normalises the id with the network's
+   * plugin. Throws PARLEY_ERR_ADDRESS_INVALID (malformed) or
+   * PARLEY_ERR_NETWORK_UNKNOWN (no such network configured).
+   */
+  resolve(value: string): { network: Network; address: AddressString } {
+    const parsed = parseAddress(value)
+    const network = this.networks.get(parsed.network)
+    if (!network) throw parleyError('PARLEY_ERR_NETWORK_UNKNOWN', parsed.network)
+    const normalize = network.definition?.normalizeId
+    if (!normalize) return { network, address: `${parsed.network}:${parsed.id}` }
+    try {
+      return { network, address: `${parsed.network}:${normalize(parsed.id)}` }
+    } catch (error) {
+      if ((error as { code?: string }).code === 'PARLEY_ERR_ADDRESS_INVALID') throw error
+      throw parleyError('PARLEY_ERR_ADDRESS_INVALID', value, (error as Error).message)
+    }
   }
 
   view(network: Network): NetworkView {

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { type InboundEvent, PluginError } from '../contract/index.js'
+import { type InboundEvent, type InboundPresence, PluginError } from '../contract/index.js'
 import { checkInboundEvent } from './inbound-schema.js'
 import { Sequencer } from './keyed-serial.js'
 import { inboundKey } from './names.js'
@@ -8,9 +8,14 @@ import type { Queues } from './queues.js'
 /**
  * The host end of `ctx.emit`: validates an event and queues it durably with
  * a job id derived from the network's own id, so a redelivery is the same
- * job. Rejects with a PluginError the plugin can act on (refuse the stanza).
+ * job. Presence, which is state rather than a message, goes to `presence`. Rejects with a PluginError the plugin can act on (refuse the stanza).
  */
-export function createInboundSink(queues: Queues, log: FastifyBaseLogger) {
+export function createInboundSink(
+  queues: Queues,
+  log: FastifyBaseLogger,
+  /** Where presence goes instead (coalesced per address, see core/presence). */
+  presence?: (network: string, event: InboundPresence) => Promise<void>,
+) {
   const sequencer = new Sequencer()
   return async function accept(network: string, raw: InboundEvent): Promise<void> {
     let event: InboundEvent
@@ -26,6 +31,7 @@ export function createInboundSink(queues: Queues, log: FastifyBaseLogger) {
         cause: error,
       })
     }
+    if (event.type === 'presence' && presence) return presence(network, event)
     const jobId = inboundKey(network, event.type, event.from, event.to, event.remoteId)
     try {
       await queues.inbound.add(

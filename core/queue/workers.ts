@@ -4,6 +4,7 @@ import {
   type BotHandler,
   type Connection,
   type InboundMessage,
+  type InboundSubscription,
   type OutboundMessage,
   PluginError,
 } from '../contract/index.js'
@@ -49,6 +50,11 @@ interface WorkerDeps {
   turns: BotTurns
   log: FastifyBaseLogger
   settings: WorkerSettings
+  /**
+   * Handles a subscription event (contacts, the bot's contactRelationUpdate).
+   * A rejection retries the job, so it must be safe to run twice.
+   */
+  subscriptions?(network: string, event: InboundSubscription, jobId: string): Promise<unknown>
 }
 
 /** Delay of an outbound job parked at shutdown because its network was not online. */
@@ -156,8 +162,11 @@ export class Workers {
 
   private async processInbound(job: Job<InboundJob>): Promise<unknown> {
     const { network, event } = job.data
+    if (event.type === 'subscription' && this.deps.subscriptions) {
+      return this.deps.subscriptions(network, event, job.id ?? event.remoteId)
+    }
     if (event.type !== 'message') {
-      // Presence, subscriptions, typing and receipts reach bots in later work; they are accepted and logged.
+      // Typing and receipts reach bots in later work; they are accepted and logged.
       this.deps.log.debug({ network, type: event.type, from: event.from }, 'inbound event')
       return { handled: false }
     }

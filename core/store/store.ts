@@ -13,6 +13,7 @@ import { createIdentityStore, type IdentityStore } from './identity-store.js'
 import { createMessageStore, type MessageStore } from './message-store.js'
 import { runMigrations } from './migrate.js'
 import { createPluginStateStore } from './plugin-state-store.js'
+import { createPresenceStore, type PresenceStore } from './presence-store.js'
 import { isStoreUnavailable, toStoreError } from './store-errors.js'
 
 export interface StoreOptions extends DataSourceConfig {
@@ -36,6 +37,8 @@ export interface Store {
   readonly messages: MessageStore
   readonly identities: IdentityStore
   readonly contacts: ContactStore
+  /** Last known presence (the database copy). */
+  readonly presence: PresenceStore
   /** The key/value store for plugin `plugin` (its `ctx.state`). */
   pluginState(plugin: string): PluginStateStore
   /** Resolves when the database answers a trivial query. */
@@ -105,6 +108,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     messages: guard(createMessageStore(ds, executor)),
     identities: guard(createIdentityStore(ds)),
     contacts: guard(createContactStore(ds)),
+    presence: guard(createPresenceStore(ds)),
     pluginState: (plugin) => guard(createPluginStateStore(ds, plugin)),
     async ping() {
       await ds.query('SELECT 1').catch(rethrow)

@@ -55,6 +55,7 @@ export class InboundHandler {
     this.#contacts.clear()
     this.#roster = new Map(roster.map((item) => [item.jid, item]))
     void this.#saveRoster()
+    void this.#reportRoster(roster, true)
   }
 
   /** Whether handling `stanza` must finish before the server may forget it (see InboundHolds). */
@@ -93,11 +94,13 @@ export class InboundHandler {
         xml('service-unavailable', { xmlns: wire.NS.stanzas }),
       )
     }
-    for (const item of wire.readRoster(ctx.element)) {
+    const items = wire.readRoster(ctx.element)
+    for (const item of items) {
       if (item.subscription === 'remove') this.#roster.delete(item.jid)
       else this.#roster.set(item.jid, item)
     }
     void this.#saveRoster()
+    void this.#reportRoster(items, false)
     return {}
   }
 
@@ -244,6 +247,15 @@ export class InboundHandler {
       { type: event.type, from: event.from, err: describe(err) },
       'host did not take the event',
     )
+  }
+
+  /** Tells the host, which keeps its contacts in step; a failure is logged, never thrown. */
+  async #reportRoster(items: wire.RosterItem[], complete: boolean): Promise<void> {
+    try {
+      await this.#ctx.roster(this.#identity, items.map(wire.rosterEntry), { complete })
+    } catch (err) {
+      this.#log.warn({ err: describe(err), complete }, 'host did not take the roster')
+    }
   }
 
   async #saveRoster(): Promise<void> {

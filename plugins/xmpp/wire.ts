@@ -12,6 +12,7 @@ import {
   type InboundReceipt,
   type InboundTyping,
   parleyError,
+  type RosterEntry,
   type SubscriptionAction,
   type TypingState,
 } from '../../core/contract/index.js'
@@ -562,4 +563,25 @@ export function readRoster(query: Element | undefined): RosterItem[] {
     })
   }
   return items
+}
+
+/**
+ * A roster item as a contract roster entry (RFC 6121 §2.1.2.5 subscription
+ * values). Parley's state says whether it receives the contact's presence:
+ * `both`/`to` -> `both` (their presence reaches us); `ask="subscribe"` ->
+ * `pending-out`; `from`/`none` -> `none` (they may see us, we do not see
+ * them); `remove` -> removed.
+ */
+export function rosterEntry(item: RosterItem): RosterEntry {
+  const entry: RosterEntry = {
+    address: address(item.jid),
+    subscription:
+      item.subscription === 'both' || item.subscription === 'to'
+        ? 'both'
+        : item.ask === 'subscribe'
+          ? 'pending-out'
+          : 'none',
+    ...(item.name && { displayName: item.name.slice(0, 255) }),
+  }
+  return item.subscription === 'remove' ? { ...entry, removed: true } : entry
 }

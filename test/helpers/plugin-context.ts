@@ -9,6 +9,7 @@ import type {
   Logger,
   PluginContext,
   PluginStateStore,
+  RosterEntry,
 } from '../../core/contract/index.js'
 
 export interface LogEntry {
@@ -33,6 +34,8 @@ export interface FakePluginContext extends PluginContext {
   readonly logs: LogEntry[]
   /** The backing map of `state`. */
   readonly stateMap: Map<string, string>
+  /** Every `roster()` report, in order. */
+  readonly rosters: Array<{ identity: string; entries: RosterEntry[]; complete: boolean }>
   /**
    * Replaces what `emit` does after recording the call: resolve to accept,
    * throw/reject to refuse (e.g. an error with `retryable`). `undefined` accepts.
@@ -163,6 +166,7 @@ export function createPluginContext(options: PluginContextOptions = {}): FakePlu
     ).then(({ item }) => item)
   }
 
+  const rosters: FakePluginContext['rosters'] = []
   const ctx: FakePluginContext = {
     log: logger({ plugin: 'test' }),
     state,
@@ -182,6 +186,11 @@ export function createPluginContext(options: PluginContextOptions = {}): FakePlu
         notify()
       }
       events.push(event)
+      notify()
+    },
+    rosters,
+    async roster(identity, entries, { complete }) {
+      rosters.push({ identity, entries, complete })
       notify()
     },
     reportStatus(status) {

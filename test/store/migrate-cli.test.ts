@@ -15,6 +15,7 @@ const NAMES = [
   'CreateIdentitiesAndContacts1795786314220',
   'CreateMessages1795786314221',
   'CreatePluginState1795786314222',
+  'CreatePresenceLastKnown1795786314223',
 ]
 
 interface Run {
@@ -78,16 +79,17 @@ t.test('up, status, down and up again on SQLite print one line per migration', a
 
   const down = await cli(['down'], env)
   t.equal(down.code, 0)
-  t.same(down.stdout.slice(1), [`reverted ${NAMES[2]}`])
+  t.same(down.stdout.slice(1), [`reverted ${NAMES[3]}`])
   const afterDown = await cli(['status'], env)
   t.same(afterDown.stdout.slice(1), [
     `applied ${NAMES[0]}`,
     `applied ${NAMES[1]}`,
-    `pending ${NAMES[2]}`,
+    `applied ${NAMES[2]}`,
+    `pending ${NAMES[3]}`,
   ])
 
   const reup = await cli(['up'], env)
-  t.same(reup.stdout.slice(1), [`applied ${NAMES[2]}`])
+  t.same(reup.stdout.slice(1), [`applied ${NAMES[3]}`])
 })
 
 t.test('down with nothing applied says so and succeeds', async (t) => {
@@ -102,7 +104,7 @@ t.test('without DATABASE_URL the CLI uses ./data/parley.sqlite', async (t) => {
   const run = await cli(['up'], {}, dir)
   t.equal(run.code, 0, run.stderr.join('\n'))
   t.equal(run.stdout[0], `database: sqlite ${join(dir, 'data', 'parley.sqlite')}`)
-  t.equal(run.stdout.length, 4)
+  t.equal(run.stdout.length, 1 + NAMES.length)
   t.ok(existsSync(join(dir, 'data', 'parley.sqlite')))
 })
 
@@ -122,10 +124,17 @@ t.test('up and down on PostgreSQL with DATABASE_SCHEMA, creating the schema', as
     'messages',
     'parley_migrations',
     'plugin_state',
+    'presence_last_known',
   ])
   const down = await cli(['down'], env)
-  t.same(down.stdout.slice(1), [`reverted ${NAMES[2]}`])
-  t.same(await pgTables(schema), ['contacts', 'identities', 'messages', 'parley_migrations'])
+  t.same(down.stdout.slice(1), [`reverted ${NAMES[3]}`])
+  t.same(await pgTables(schema), [
+    'contacts',
+    'identities',
+    'messages',
+    'parley_migrations',
+    'plugin_state',
+  ])
 })
 
 t.test('an unreachable database exits 1 with one PARLEY_ERR_MIGRATION line', async (t) => {

@@ -10,8 +10,9 @@ const NAMES = [
   'CreateIdentitiesAndContacts1795786314220',
   'CreateMessages1795786314221',
   'CreatePluginState1795786314222',
+  'CreatePresenceLastKnown1795786314223',
 ]
-const TABLES = ['contacts', 'identities', 'messages', 'plugin_state']
+const TABLES = ['contacts', 'identities', 'messages', 'plugin_state', 'presence_last_known']
 
 async function tables(ds: DataSource): Promise<string[]> {
   const runner = ds.createQueryRunner()
@@ -60,6 +61,8 @@ eachBackend(t, 'migrations go up, down one at a time, and up again', async (t: T
   ])
   t.same(await runMigrations(ds), [], 'nothing pending the second time')
 
+  t.equal(await revertLastMigration(ds), NAMES[3])
+  t.same(await tables(ds), ['contacts', 'identities', 'messages', 'plugin_state'])
   t.equal(await revertLastMigration(ds), NAMES[2])
   t.same(await tables(ds), ['contacts', 'identities', 'messages'])
   t.equal(await revertLastMigration(ds), NAMES[1])
@@ -87,7 +90,8 @@ eachBackend(
     t.same(await migrationStatus(ds), [
       { name: NAMES[0], applied: true, known: true },
       { name: NAMES[1], applied: true, known: true },
-      { name: NAMES[2], applied: false, known: true },
+      { name: NAMES[2], applied: true, known: true },
+      { name: NAMES[3], applied: false, known: true },
     ])
   },
 )
@@ -142,7 +146,7 @@ eachBackend(
     t.teardown(() => ds.destroy())
     t.same(
       (await migrationStatus(ds)).map((m) => m.applied),
-      [true, false, false],
+      [true, false, false, false],
     )
     t.same(
       await tables(ds),
@@ -167,5 +171,5 @@ t.test('two hosts migrating one PostgreSQL schema at once apply each migration o
   const recorded = await a.query(
     `SELECT name FROM ${a.driver.escape(config.schema ?? '')}.${MIGRATIONS_TABLE}`,
   )
-  t.equal(recorded.length, 3)
+  t.equal(recorded.length, NAMES.length)
 })

@@ -51,6 +51,7 @@ eachBackend(
       { migration: 'CreateIdentitiesAndContacts1795786314220' },
       { migration: 'CreateMessages1795786314221' },
       { migration: 'CreatePluginState1795786314222' },
+      { migration: 'CreatePresenceLastKnown1795786314223' },
     ])
     t.ok(lines.some((l) => l.level === 'info' && l.msg === 'store open'))
     await store.close()
@@ -100,6 +101,7 @@ t.test('openStore creates a missing PostgreSQL schema', async (t) => {
     'messages',
     'parley_migrations',
     'plugin_state',
+    'presence_last_known',
   ])
 })
 

@@ -1,14 +1,9 @@
 import 'reflect-metadata'
 import { Check, Column, Entity, Index, PrimaryColumn } from 'typeorm'
+import type { SubscriptionState } from '../../contract/presence.js'
 import { TIMESTAMP_COLUMN } from './timestamp.js'
 
-export const SUBSCRIPTION_STATES = ['none', 'pending-out', 'pending-in', 'both', 'refused'] as const
-/**
- * The subscription between one of Parley's identities and a remote address:
- * `pending-out` we asked them, `pending-in` they asked us, `both` mutual,
- * `refused` one side said no.
- */
-export type SubscriptionState = (typeof SUBSCRIPTION_STATES)[number]
+export { SUBSCRIPTION_STATES, type SubscriptionState } from '../../contract/presence.js'
 
 /** A remote address known to one of Parley's identities (its roster entry). */
 @Entity({ name: 'contacts' })
