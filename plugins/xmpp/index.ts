@@ -10,7 +10,7 @@ import { NETWORK, normalizeId } from './wire.js'
 export default definePlugin({
   name: NETWORK,
   version: '0.1.0',
-  contract: '^1.0.0',
+  contract: '^1.1.0',
   capabilities: {
     im: true,
     presence: 'push',

@@ -440,3 +440,64 @@ t.test(
 function app(a: Awaited<ReturnType<typeof buildApp>>): App {
   return a as App
 }
+
+t.test(
+  'the roster fetched at login becomes the contact list (and drops what left it)',
+  async (t) => {
+    const prosody = await startPeer(t)
+    // Before Parley runs, its account already has alice as a mutual contact.
+    const watch = await connectRawUser(prosody, 'watch', 'watch-pass')
+    const alice = await user(t, prosody, 'alice')
+    await watch.send(xml('presence', { to: alice.bare, type: 'subscribe' }))
+    await alice.waitFor(isPresence('subscribe', prosody.jid('watch')))
+    await alice.send(xml('presence', { to: prosody.jid('watch'), type: 'subscribed' }))
+    await watch.waitFor((s) => s.is('presence') && String(s.attrs.from).startsWith(alice.bare))
+    await watch.stop()
+
+    const app = await testApp(t, appConfig(prosody))
+    const contacts = await waitFor('the roster as contacts', async () => {
+      const list = (await app.inject({ method: 'GET', url: '/v1/contacts' })).json().contacts
+      return list.length > 0 ? list : undefined
+    })
+    t.match(contacts, [{ address: `xmpp:${alice.bare}`, subscription: 'both' }])
+    await waitFor(
+      "alice's presence after login",
+      async () => (await presenceOf(app, `xmpp:${alice.bare}`)).availability === 'available',
+    )
+
+    // A stale contact (not in the roster) goes at the next login; a pending request stays.
+    await app.store.contacts.upsert({
+      identity: `xmpp:${prosody.jid('watch')}`,
+      address: `xmpp:gone@${prosody.domain}`,
+      subscription: 'both',
+    })
+    await app.store.contacts.upsert({
+      identity: `xmpp:${prosody.jid('watch')}`,
+      address: `xmpp:asking@${prosody.domain}`,
+      subscription: 'pending-in',
+    })
+    await prosody.stop()
+    await prosody.start()
+    await waitFor(
+      'the stale contact dropped',
+      async () => {
+        const list = (await app.inject({ method: 'GET', url: '/v1/contacts' })).json().contacts as {
+          address: string
+        }[]
+        return !list.some((c) => c.address.startsWith('xmpp:gone@'))
+      },
+      20_000,
+    )
+    const after = (await app.inject({ method: 'GET', url: '/v1/contacts' })).json().contacts as {
+      address: string
+      subscription: string
+    }[]
+    t.same(
+      after.map((c) => [c.address, c.subscription]),
+      [
+        [`xmpp:alice@${prosody.domain}`, 'both'],
+        [`xmpp:asking@${prosody.domain}`, 'pending-in'],
+      ],
+    )
+  },
+)
