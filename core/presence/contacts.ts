@@ -38,7 +38,22 @@ export interface SubscriptionOutcome {
  * `autoAccept` config says so), and the roster the network reports.
  */
 export class ContactService {
+  /** Changes to one (identity, address) contact run one at a time (REST, bots and roster pushes race). */
+  private readonly locks = new Map<string, Promise<unknown>>()
+
   constructor(private readonly deps: ContactServiceDeps) {}
+
+  private exclusive<T>(identity: string, address: string, work: () => Promise<T>): Promise<T> {
+    const key = `${identity}|${address}`
+    const run = (this.locks.get(key) ?? Promise.resolve()).catch(() => undefined).then(work)
+    this.locks.set(key, run)
+    void run
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.locks.get(key) === run) this.locks.delete(key)
+      })
+    return run
+  }
 
   /** `address` as its network's plugin spells it (throws 400-class errors). */
   normalize(address: string): string {
@@ -69,75 +84,97 @@ export class ContactService {
   }): Promise<Contact> {
     const { network, address } = this.deps.registry.resolve(input.address)
     const identity = this.identityFor(network, input.identity)
-    const existing = await this.deps.store.contacts.get(identity, address)
-    await this.call(network, 'subscribe', { from: identity, to: address })
-    const subscription: SubscriptionState =
-      existing?.subscription === 'both' ? 'both' : 'pending-out'
-    return this.deps.store.contacts.upsert({
-      identity,
-      address,
-      subscription,
-      ...(input.displayName !== undefined && { displayName: input.displayName }),
+    return this.exclusive(identity, address, async () => {
+      const existing = await this.deps.store.contacts.get(identity, address)
+      await this.call(network, 'subscribe', { from: identity, to: address })
+      const subscription: SubscriptionState =
+        existing?.subscription === 'both' ? 'both' : 'pending-out'
+      return this.deps.store.contacts.upsert({
+        identity,
+        address,
+        subscription,
+        ...(input.displayName !== undefined && { displayName: input.displayName }),
+      })
     })
   }
 
   /** Stops watching: unsubscribes on the network and forgets the contact. */
   async unwatch(contact: Contact): Promise<void> {
     const { network } = this.deps.registry.resolve(contact.address)
-    await this.call(network, 'unsubscribe', { from: contact.identity, to: contact.address })
-    await this.deps.store.contacts.remove(contact.identity, contact.address)
-    await this.forgetIfUnwatched(network.name, contact.identity, contact.address)
+    await this.exclusive(contact.identity, contact.address, async () => {
+      await this.call(network, 'unsubscribe', { from: contact.identity, to: contact.address })
+      await this.deps.store.contacts.remove(contact.identity, contact.address)
+      await this.forgetIfUnwatched(network.name, contact.identity, contact.address)
+    })
   }
 
   /** Accepts a pending contact request, and asks for their presence in return. */
   async approve(contact: Contact): Promise<Contact> {
-    this.requirePending(contact, 'approve')
     const { network } = this.deps.registry.resolve(contact.address)
-    const request = { from: contact.identity, to: contact.address }
-    await this.call(network, 'approve', request)
-    // A bot that accepts someone also watches them (the usual client behaviour).
-    await this.call(network, 'subscribe', request)
-    return this.deps.store.contacts.upsert({
-      identity: contact.identity,
-      address: contact.address,
-      subscription: 'pending-out',
+    return this.exclusive(contact.identity, contact.address, async () => {
+      this.requirePending(await this.current(contact), 'approve')
+      const request = { from: contact.identity, to: contact.address }
+      await this.call(network, 'approve', request)
+      // A bot that accepts someone also watches them (the usual client behaviour).
+      await this.call(network, 'subscribe', request)
+      return this.deps.store.contacts.upsert({
+        identity: contact.identity,
+        address: contact.address,
+        subscription: 'pending-out',
+      })
     })
   }
 
   async refuse(contact: Contact): Promise<Contact> {
-    this.requirePending(contact, 'refuse')
     const { network } = this.deps.registry.resolve(contact.address)
-    await this.call(network, 'refuse', { from: contact.identity, to: contact.address })
-    return this.deps.store.contacts.upsert({
-      identity: contact.identity,
-      address: contact.address,
-      subscription: 'refused',
+    return this.exclusive(contact.identity, contact.address, async () => {
+      this.requirePending(await this.current(contact), 'refuse')
+      await this.call(network, 'refuse', { from: contact.identity, to: contact.address })
+      return this.deps.store.contacts.upsert({
+        identity: contact.identity,
+        address: contact.address,
+        subscription: 'refused',
+      })
     })
+  }
+
+  /** The contact as stored now (it may have changed since the caller read it). */
+  private async current(contact: Contact): Promise<Contact> {
+    const stored = await this.deps.store.contacts.get(contact.identity, contact.address)
+    if (!stored) throw parleyError('PARLEY_ERR_CONTACT_NOT_FOUND', contact.id)
+    return stored
   }
 
   /** Applies a subscription event from a network to the contact it concerns. */
   async onSubscription(network: string, event: InboundSubscription): Promise<SubscriptionOutcome> {
+    const identity = event.to
+    const address = event.from
+    const outcome = await this.exclusive(identity, address, () =>
+      this.applySubscription(network, event),
+    )
+    if (event.action !== 'request' || !outcome.contact || !this.deps.autoAccept.has(identity))
+      return outcome
+    try {
+      return { contact: await this.approve(outcome.contact), relation: 'add', autoAccepted: true }
+    } catch (err) {
+      this.deps.log.warn(
+        { network, identity, address, err },
+        'auto-accept failed; request left pending',
+      )
+      return outcome
+    }
+  }
+
+  private async applySubscription(
+    network: string,
+    event: InboundSubscription,
+  ): Promise<SubscriptionOutcome> {
     const { contacts } = this.deps.store
     const identity = event.to
     const address = event.from
-    const current = await contacts.get(identity, address)
     switch (event.action) {
       case 'request': {
         const contact = await contacts.upsert({ identity, address, subscription: 'pending-in' })
-        if (this.deps.autoAccept.has(identity)) {
-          try {
-            return {
-              contact: await this.approve(contact),
-              relation: 'add',
-              autoAccepted: true,
-            }
-          } catch (err) {
-            this.deps.log.warn(
-              { network, identity, address, err },
-              'auto-accept failed; request left pending',
-            )
-          }
-        }
         return { contact, relation: 'add', autoAccepted: false }
       }
       case 'approved': {
@@ -151,6 +188,7 @@ export class ContactService {
       }
       case 'removed': {
         // They stopped watching us; a pending request of theirs is withdrawn.
+        const current = await contacts.get(identity, address)
         const contact =
           current?.subscription === 'pending-in'
             ? await contacts.upsert({ identity, address, subscription: 'none' })
@@ -186,10 +224,18 @@ export class ContactService {
       return
     }
     for (const entry of resolved) {
-      if (entry.removed) {
-        await contacts.remove(identity, entry.address)
-        await this.forgetIfUnwatched(network, identity, entry.address)
-      } else await contacts.upsert(present(entry))
+      await this.exclusive(identity, entry.address, async () => {
+        if (entry.removed) {
+          await contacts.remove(identity, entry.address)
+          await this.forgetIfUnwatched(network, identity, entry.address)
+        } else if (
+          entry.subscription !== 'none' ||
+          (await contacts.get(identity, entry.address)) !== undefined
+        ) {
+          // A push that leaves nothing in force (e.g. after an unwatch) does not create a contact.
+          await contacts.upsert(present(entry))
+        }
+      })
     }
   }
 

@@ -501,3 +501,36 @@ t.test(
     )
   },
 )
+
+t.test('a bot watches someone; REST unwatches: unsubscribed, forgotten, not-watched', async (t) => {
+  const prosody = await startPeer(t)
+  const app = await testApp(t, appConfig(prosody))
+  const alice = await user(t, prosody, 'alice')
+  const stranger = await user(t, prosody, 'stranger')
+  const address = `xmpp:${stranger.bare}`
+  // Alice asks the bot (a message) to watch the stranger: the bot uses contacts.watch().
+  await alice.message(prosody.jid('watch'), `watch ${address}`)
+  await alice.waitFor((s) => s.is('message') && s.getChildText('body') === `watching ${address}`, {
+    timeoutMs: 10_000,
+  })
+  await stranger.waitFor(isPresence('subscribe', prosody.jid('watch')))
+  await stranger.send(xml('presence', { to: prosody.jid('watch'), type: 'subscribed' }))
+  await waitFor(
+    'stranger available',
+    async () => (await presenceOf(app, address)).availability === 'available',
+  )
+  const contact = (await app.inject({ method: 'GET', url: '/v1/contacts' }))
+    .json()
+    .contacts.find((c: { address: string }) => c.address === address)
+  t.equal(contact?.subscription, 'both')
+
+  const since = stranger.received.length
+  const res = await app.inject({ method: 'DELETE', url: `/v1/contacts/${contact.id}` })
+  t.equal(res.statusCode, 204)
+  await stranger.waitFor(isPresence('unsubscribe', prosody.jid('watch')), { since })
+  t.equal((await app.inject({ method: 'GET', url: `/v1/contacts/${contact.id}` })).statusCode, 404)
+  t.match(await presenceOf(app, address), { availability: 'unknown', reason: 'not-watched' })
+  // The server's roster push after the unsubscribe does not bring the contact back.
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  t.same((await app.inject({ method: 'GET', url: '/v1/contacts' })).json().contacts, [])
+})
