@@ -8,7 +8,7 @@ t.test('bad REST input gets a 4xx with a stable code, never a 500', async (t) =>
     [
       string,
       {
-        method: 'GET' | 'POST'
+        method: 'GET' | 'POST' | 'DELETE'
         url: string
         payload?: string | object
         headers?: Record<string, string>
@@ -148,6 +148,98 @@ t.test('bad REST input gets a 4xx with a stable code, never a 500', async (t) =>
       400,
       'PARLEY_ERR_VALIDATION',
     ],
+    [
+      'presence of an unknown network',
+      { method: 'GET', url: '/v1/presence/irc:bob@x' },
+      400,
+      'PARLEY_ERR_NETWORK_UNKNOWN',
+    ],
+    [
+      'presence of an id the plugin rejects',
+      { method: 'GET', url: '/v1/presence/fake:no-at-sign' },
+      400,
+      'PARLEY_ERR_ADDRESS_INVALID',
+    ],
+    [
+      'presence query without addresses',
+      { method: 'POST', url: '/v1/presence/query', payload: { addresses: [] } },
+      400,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      'presence query with a non-string',
+      { method: 'POST', url: '/v1/presence/query', payload: { addresses: [42] } },
+      400,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      'presence query with a bad address among good ones',
+      {
+        method: 'POST',
+        url: '/v1/presence/query',
+        payload: { addresses: ['fake:a@fake.test', 'fake:nope'] },
+      },
+      400,
+      'PARLEY_ERR_ADDRESS_INVALID',
+    ],
+    [
+      'presence stream of an unknown network',
+      { method: 'GET', url: '/v1/presence/stream?addresses=irc:bob@x' },
+      400,
+      'PARLEY_ERR_NETWORK_UNKNOWN',
+    ],
+    [
+      'presence stream without addresses',
+      { method: 'GET', url: '/v1/presence/stream' },
+      400,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      'presence stream of only commas',
+      { method: 'GET', url: '/v1/presence/stream?addresses=,,,' },
+      400,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      'watch on a network without subscriptions',
+      { method: 'POST', url: '/v1/contacts', payload: { address: 'fake:a@fake.test' } },
+      422,
+      'PARLEY_ERR_CAPABILITY',
+    ],
+    [
+      'watch without an address',
+      { method: 'POST', url: '/v1/contacts', payload: { identity: 'fake:bot@fake.test' } },
+      400,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      "watch from an identity that is not the network's",
+      {
+        method: 'POST',
+        url: '/v1/contacts',
+        payload: { address: 'fake:a@fake.test', identity: 'fake:someone@fake.test' },
+      },
+      422,
+      'PARLEY_ERR_NO_IDENTITY',
+    ],
+    [
+      'contact id not a uuid',
+      { method: 'POST', url: '/v1/contacts/abc/approve' },
+      400,
+      'PARLEY_ERR_VALIDATION',
+    ],
+    [
+      'unknown contact',
+      { method: 'DELETE', url: '/v1/contacts/7f1e0e0e-0000-4000-8000-000000000000' },
+      404,
+      'PARLEY_ERR_CONTACT_NOT_FOUND',
+    ],
+    [
+      'contacts of an unknown network identity',
+      { method: 'GET', url: '/v1/contacts?identity=irc:bob@x' },
+      400,
+      'PARLEY_ERR_NETWORK_UNKNOWN',
+    ],
   ]
   for (const [name, request, status, code] of cases) {
     const res = await app.inject(request)
@@ -161,6 +253,16 @@ t.test('the OpenAPI document lists the v1 routes', async (t) => {
   const res = await app.inject({ method: 'GET', url: '/docs/json' })
   t.equal(res.statusCode, 200)
   const paths = Object.keys(res.json().paths)
-  for (const p of ['/health', '/v1/networks', '/v1/messages', '/v1/messages/{id}'])
+  for (const p of [
+    '/health',
+    '/v1/networks',
+    '/v1/messages',
+    '/v1/messages/{id}',
+    '/v1/presence/{address}',
+    '/v1/presence/query',
+    '/v1/presence/stream',
+    '/v1/contacts',
+    '/v1/contacts/{id}/approve',
+  ])
     t.ok(paths.includes(p), p)
 })
