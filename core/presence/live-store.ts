@@ -168,13 +168,18 @@ export class LivePresenceStore extends EventEmitter<LiveStoreEvents> {
   /** Applies updates (latest wins per address); resolves with the accepted ones. */
   async apply(updates: LiveUpdate[]): Promise<Accepted[]> {
     if (updates.length === 0) return []
+    // One update per address: the newest (the last of equals), as Redis would end up with.
+    const byAddress = new Map<string, LiveUpdate>()
+    for (const u of updates) {
+      const seen = byAddress.get(u.address)
+      if (!seen || seen.observedAt <= u.observedAt) byAddress.set(u.address, u)
+    }
     const args: string[] = [String(this.options.streamMaxLen)]
-    for (const u of updates) args.push(u.address, toWire(u), u.observedAt)
+    for (const u of byAddress.values()) args.push(u.address, toWire(u), u.observedAt)
     const redis = this.options.redis as Redis & {
       parleyPresenceApply(k1: string, k2: string, ...args: string[]): Promise<(string | null)[]>
     }
     const out = await redis.parleyPresenceApply(this.hashKey, this.streamKey, ...args)
-    const byAddress = new Map(updates.map((u) => [u.address, u]))
     const accepted: Accepted[] = []
     for (let i = 0; i < out.length; i += 3) {
       const address = out[i] as string
@@ -226,13 +231,23 @@ export class LivePresenceStore extends EventEmitter<LiveStoreEvents> {
     afterId: string,
     limit = 10_000,
   ): Promise<{ entries: LiveEntry[]; complete: boolean }> {
-    // Redis 7 records the newest id trimmed away: past it, the history is whole.
+    // Trimming removes the oldest entries first: if the oldest one left is no
+    // newer than afterId, nothing after afterId is gone. (XINFO's
+    // max-deleted-entry-id would be exact, but MAXLEN trimming does not set it.)
     const info = (await this.options.redis
       .xinfo('STREAM', this.streamKey)
       .catch(() => undefined)) as unknown[] | undefined
-    const at = info ? info.indexOf('max-deleted-entry-id') : -1
-    const maxDeleted = at >= 0 ? String(info?.[at + 1]) : '0-0'
-    const complete = compareVersions(maxDeleted, afterId) <= 0
+    const field = (name: string) => {
+      const at = info ? info.indexOf(name) : -1
+      return at >= 0 ? info?.[at + 1] : undefined
+    }
+    const first = (field('first-entry') as [string, string[]] | null | undefined)?.[0]
+    const neverTrimmed = Number(field('entries-added')) === Number(field('length'))
+    const complete =
+      info === undefined ||
+      neverTrimmed ||
+      first === undefined ||
+      compareVersions(first, afterId) <= 0
     const rows = (await this.options.redis.xrange(
       this.streamKey,
       `(${afterId}`,

@@ -88,7 +88,7 @@ export function createContactStore(ds: DataSource): ContactStore {
 
     get,
 
-    getById(id) {
+    async getById(id) {
       requireUuid('id', id)
       return selectColumns(ds, Contact, 'c').where('c.id = :id', { id }).getRawOne<Contact>()
     },
@@ -123,6 +123,7 @@ export function createContactStore(ds: DataSource): ContactStore {
           address: e.address,
           subscription: requireOneOf('subscription', e.subscription, SUBSCRIPTION_STATES),
           displayName: optionalString('displayName', e.displayName, 255) ?? null,
+          keepName: e.displayName === undefined,
           updatedAt: now,
         }
       })
@@ -147,16 +148,27 @@ export function createContactStore(ds: DataSource): ContactStore {
             .callListeners(false)
             .execute()
         }
-        for (let i = 0; i < rows.length; i += CHUNK) {
-          await manager
-            .createQueryBuilder()
-            .insert()
-            .into(Contact)
-            .values(rows.slice(i, i + CHUNK))
-            .orUpdate(['subscription', 'display_name', 'updated_at'], ['identity', 'address'])
-            .updateEntity(false)
-            .callListeners(false)
-            .execute()
+        // Entries without a name leave the stored one as it is (see ContactInput).
+        for (const keepName of [true, false]) {
+          const group = rows
+            .filter((r) => r.keepName === keepName)
+            .map(({ keepName: _, ...r }) => r)
+          for (let i = 0; i < group.length; i += CHUNK) {
+            await manager
+              .createQueryBuilder()
+              .insert()
+              .into(Contact)
+              .values(group.slice(i, i + CHUNK))
+              .orUpdate(
+                keepName
+                  ? ['subscription', 'updated_at']
+                  : ['subscription', 'display_name', 'updated_at'],
+                ['identity', 'address'],
+              )
+              .updateEntity(false)
+              .callListeners(false)
+              .execute()
+          }
         }
       })
     },
