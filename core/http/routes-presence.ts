@@ -69,7 +69,11 @@ export async function presenceRoutes(
         response: { 200: { $ref: 'Presence#' }, '4xx': ErrorResponse },
       },
     },
-    async (request) => app.presence.get(app.networks.resolve(request.params.address).address),
+    async (request, reply) => {
+      // Pre-rendered JSON (see PresenceService.getJson): the hot path of presence queries.
+      const json = await app.presence.getJson(app.networks.resolve(request.params.address).address)
+      return reply.type('application/json; charset=utf-8').send(json)
+    },
   )
 
   app.post<{ Body: { addresses: string[] } }>(

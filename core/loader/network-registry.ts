@@ -27,6 +27,9 @@ export interface Network {
   lostAt: string
 }
 
+/** Normalised addresses remembered by `resolve()`; cleared when full. */
+const MAX_RESOLVED = 10_000
+
 /** States in which a connection carries messages and presence. */
 const CARRYING = new Set<ConnectionStatus['state']>(['online', 'degraded'])
 
@@ -52,6 +55,8 @@ interface RegistryEvents {
  */
 export class NetworkRegistry extends EventEmitter<RegistryEvents> {
   private readonly networks = new Map<string, Network>()
+  /** Addresses already parsed and normalised (REST asks for the same ones again and again). */
+  private readonly resolved = new Map<string, { network: Network; address: AddressString }>()
 
   add(name: string, publicOptions: Record<string, unknown>): Network {
     const network: Network = {
@@ -137,6 +142,15 @@ export class NetworkRegistry extends EventEmitter<RegistryEvents> {
    * PARLEY_ERR_NETWORK_UNKNOWN (no such network configured).
    */
   resolve(value: string): { network: Network; address: AddressString } {
+    const known = this.resolved.get(value)
+    if (known && this.networks.get(known.network.name) === known.network) return known
+    const resolved = this.resolveUncached(value)
+    if (this.resolved.size >= MAX_RESOLVED) this.resolved.clear()
+    this.resolved.set(value, resolved)
+    return resolved
+  }
+
+  private resolveUncached(value: string): { network: Network; address: AddressString } {
     const parsed = parseAddress(value)
     const network = this.networks.get(parsed.network)
     if (!network) throw parleyError('PARLEY_ERR_NETWORK_UNKNOWN', parsed.network)

@@ -12,6 +12,9 @@ import { presenceView } from './view.js'
 /** BullMQ queue of coalesced presence batches. */
 export const PRESENCE_QUEUE = 'presence'
 
+/** Rendered REST answers kept (one per address queried); cleared when full. */
+const MAX_RENDERED = 100_000
+
 export interface PresenceJob {
   updates: Array<LiveUpdate & { network: string }>
 }
@@ -63,6 +66,11 @@ export class PresenceService {
   private dbPending = new Map<string, LastKnown>()
   private dbTimer: NodeJS.Timeout | undefined
   private dbWriting: Promise<void> = Promise.resolve()
+  private batchStartedAt = 0
+  private readonly rendered = new Map<
+    string,
+    { entry: LiveEntry; state: string | undefined; lostAt: string | undefined; json: string }
+  >()
 
   constructor(private readonly deps: PresenceServiceDeps) {
     this.live = new LivePresenceStore({
@@ -113,7 +121,14 @@ export class PresenceService {
       ...(event.raw !== undefined && { raw: event.raw }),
     })
     const queued = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }))
-    if (this.pending.size >= this.deps.settings.batchMax) void this.flushBatch()
+    const now = Date.now()
+    if (this.waiters.length === 1) this.batchStartedAt = now
+    // The timer can fire late while a plugin works through a large read: check the age here too.
+    if (
+      this.pending.size >= this.deps.settings.batchMax ||
+      now - this.batchStartedAt >= this.deps.settings.batchMs
+    )
+      void this.flushBatch()
     else this.batchTimer ??= setTimeout(() => void this.flushBatch(), this.deps.settings.batchMs)
     return queued
   }
@@ -141,6 +156,25 @@ export class PresenceService {
     const cached = this.live.cached(address)
     if (cached) return this.view(address, cached)
     return (await this.query([address]))[0] as Presence
+  }
+
+  /**
+   * `get()` as JSON, for the REST hot path: the rendering of a cached entry is
+   * kept until the entry or its network's state changes, so a repeated query
+   * costs a map lookup.
+   */
+  async getJson(address: string): Promise<string> {
+    const cached = this.live.cached(address)
+    if (!cached) return JSON.stringify(await this.get(address))
+    const network = this.deps.registry.get(address.slice(0, address.indexOf(':')))
+    const state = network?.status.state
+    const lostAt = network?.lostAt
+    const hit = this.rendered.get(address)
+    if (hit && hit.entry === cached && hit.state === state && hit.lostAt === lostAt) return hit.json
+    const json = JSON.stringify(presenceView(address, network, cached))
+    if (this.rendered.size >= MAX_RENDERED) this.rendered.clear()
+    this.rendered.set(address, { entry: cached, state, lostAt, json })
+    return json
   }
 
   view(address: string, live: LiveEntry | undefined, stored?: LastKnown): Presence {
