@@ -1,3 +1,4 @@
+import type { Activity } from 'botbuilder'
 import type { FastifyBaseLogger } from 'fastify'
 import {
   CONTACT_EVENTS,
@@ -8,6 +9,7 @@ import {
 import type { ContactService } from '../presence/contacts.js'
 import type { Accepted, LiveEntry } from '../presence/live-store.js'
 import { derivedId } from '../queue/names.js'
+import type { RunnableBot } from '../queue/workers.js'
 import type { Store } from '../store/store.js'
 import { contactRelationActivity, presenceActivity } from './activity.js'
 import type { ContactAction, FederationAdapter } from './federation-adapter.js'
@@ -68,20 +70,8 @@ export class ContactTurns {
         subscription: outcome.contact.subscription,
       }),
     })
-    try {
-      const { replies } = await this.deps.adapter.processActivity(
-        bot,
-        activity,
-        activity.id as string,
-      )
-      await replies
-    } catch (err) {
-      // The request stays as it is (pending): a REST client can still decide it.
-      this.deps.log.warn(
-        { network, bot: bot.name, from: event.from, err: (err as Error).message },
-        'bot failed on a contact update; the contact is left as it was',
-      )
-    }
+    // If the bot fails, the request stays as it is (pending): a REST client can still decide it.
+    await this.turn(bot, activity, 'bot failed on a contact update; the contact is left as it was')
     return result
   }
 
@@ -101,24 +91,34 @@ export class ContactTurns {
         id: derivedId(entry.address, entry.version),
         value: this.deps.view(entry.address, entry),
       })
-      try {
-        const { replies } = await this.deps.adapter.processActivity(
-          bot,
-          activity,
-          activity.id as string,
-        )
-        await replies
-      } catch (err) {
-        this.deps.log.warn(
-          { bot: bot.name, address: entry.address, err: (err as Error).message },
-          'bot failed on a presence event',
-        )
-      }
+      await this.turn(bot, activity, 'bot failed on a presence event')
     })
     this.lanes.set(key, next)
     void next.finally(() => {
       if (this.lanes.get(key) === next) this.lanes.delete(key)
     })
+  }
+
+  /** One bot turn and the replies it queued; a failure is logged, not thrown. */
+  private async turn(bot: RunnableBot, activity: Partial<Activity>, failure: string) {
+    try {
+      const { replies } = await this.deps.adapter.processActivity(
+        bot,
+        activity,
+        activity.id as string,
+      )
+      await replies
+    } catch (err) {
+      this.deps.log.warn(
+        {
+          bot: bot.name,
+          type: activity.type,
+          from: activity.from?.id,
+          err: (err as Error).message,
+        },
+        failure,
+      )
+    }
   }
 
   /** Resolves once every presence turn started so far has finished. */

@@ -2,13 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { parleyError, SUBSCRIPTION_STATES } from '../contract/index.js'
 import type { Contact } from '../store/entities/index.js'
 import { ErrorResponse } from './error-handler.js'
-
-const AddressField = {
-  type: 'string',
-  minLength: 3,
-  maxLength: 1024,
-  pattern: '^[a-z][a-z0-9-]{0,31}:.+$',
-} as const
+import { AddressField } from './schemas.js'
 
 const ContactSchema = {
   $id: 'Contact',

@@ -2,16 +2,10 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { parleyError } from '../contract/index.js'
 import { ErrorResponse } from './error-handler.js'
+import { AddressField } from './schemas.js'
 
 const MESSAGE_STATUSES = ['queued', 'sent', 'delivered', 'failed', 'received', 'handled'] as const
 type MessageStatus = (typeof MESSAGE_STATUSES)[number]
-
-const AddressField = {
-  type: 'string',
-  minLength: 3,
-  maxLength: 1024,
-  pattern: '^[a-z][a-z0-9-]{0,31}:.+$',
-} as const
 
 const SendBody = {
   type: 'object',

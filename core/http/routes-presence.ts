@@ -3,13 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { AVAILABILITIES, parleyError, UNKNOWN_REASONS } from '../contract/index.js'
 import { compareVersions, type LiveEntry } from '../presence/live-store.js'
 import { ErrorResponse } from './error-handler.js'
-
-const AddressField = {
-  type: 'string',
-  minLength: 3,
-  maxLength: 1024,
-  pattern: '^[a-z][a-z0-9-]{0,31}:.+$',
-} as const
+import { AddressField } from './schemas.js'
 
 const Observation = {
   type: 'object',

@@ -6,6 +6,30 @@ import { Contact, isoNow, SUBSCRIPTION_STATES, type SubscriptionState } from './
 import { selectColumns } from './select-columns.js'
 import { optionalString, requireOneOf, requireUuid } from './validate-input.js'
 
+/**
+ * INSERT … ON CONFLICT (identity, address) DO UPDATE for `rows`; the stored
+ * display name is left alone when `keepName`. Conflict target: the unique
+ * index uq_contacts_identity_address.
+ */
+function upsertRows(
+  manager: Pick<DataSource, 'createQueryBuilder'>,
+  rows: Contact[],
+  keepName: boolean,
+) {
+  return manager
+    .createQueryBuilder()
+    .insert()
+    .into(Contact)
+    .values(rows)
+    .orUpdate(
+      keepName ? ['subscription', 'updated_at'] : ['subscription', 'display_name', 'updated_at'],
+      ['identity', 'address'],
+    )
+    .updateEntity(false)
+    .callListeners(false)
+    .execute()
+}
+
 /** Contact states that are not roster items: a full roster sync leaves them alone. */
 const KEPT_OUTSIDE_ROSTER = new Set<SubscriptionState>(['pending-in', 'refused'])
 /** Rows per statement: 6 columns each, well under SQLite's bound-parameter limit. */
@@ -55,28 +79,20 @@ export function createContactStore(ds: DataSource): ContactStore {
       parseAddress(input.address)
       const subscription = requireOneOf('subscription', input.subscription, SUBSCRIPTION_STATES)
       const keepName = input.displayName === undefined
-      await ds
-        .createQueryBuilder()
-        .insert()
-        .into(Contact)
-        .values({
-          id: randomUUID(),
-          identity: input.identity,
-          address: input.address,
-          subscription,
-          displayName: optionalString('displayName', input.displayName, 255),
-          updatedAt: isoNow(),
-        })
-        // Conflict target: the unique index uq_contacts_identity_address.
-        .orUpdate(
-          keepName
-            ? ['subscription', 'updated_at']
-            : ['subscription', 'display_name', 'updated_at'],
-          ['identity', 'address'],
-        )
-        .updateEntity(false)
-        .callListeners(false)
-        .execute()
+      await upsertRows(
+        ds,
+        [
+          {
+            id: randomUUID(),
+            identity: input.identity,
+            address: input.address,
+            subscription,
+            displayName: optionalString('displayName', input.displayName, 255) ?? null,
+            updatedAt: isoNow(),
+          },
+        ],
+        keepName,
+      )
       const stored = await get(input.identity, input.address)
       if (!stored)
         throw parleyError(
@@ -153,22 +169,8 @@ export function createContactStore(ds: DataSource): ContactStore {
           const group = rows
             .filter((r) => r.keepName === keepName)
             .map(({ keepName: _, ...r }) => r)
-          for (let i = 0; i < group.length; i += CHUNK) {
-            await manager
-              .createQueryBuilder()
-              .insert()
-              .into(Contact)
-              .values(group.slice(i, i + CHUNK))
-              .orUpdate(
-                keepName
-                  ? ['subscription', 'updated_at']
-                  : ['subscription', 'display_name', 'updated_at'],
-                ['identity', 'address'],
-              )
-              .updateEntity(false)
-              .callListeners(false)
-              .execute()
-          }
+          for (let i = 0; i < group.length; i += CHUNK)
+            await upsertRows(manager, group.slice(i, i + CHUNK), keepName)
         }
       })
     },

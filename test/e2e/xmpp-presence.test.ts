@@ -93,6 +93,20 @@ async function watchAccepted(app: App, prosody: ProsodyPeer, u: RawXmppUser) {
   return contact as { id: string; subscription: string }
 }
 
+/** Prosody, the host, and alice watched by the bot's identity and seen available. */
+async function watchedAlice(t: Test) {
+  const prosody = await startPeer(t)
+  const app = await testApp(t, appConfig(prosody))
+  const alice = await user(t, prosody, 'alice')
+  const address = `xmpp:${alice.bare}`
+  await watchAccepted(app, prosody, alice)
+  await waitFor(
+    'alice available',
+    async () => (await presenceOf(app, address)).availability === 'available',
+  )
+  return { prosody, app, alice, address }
+}
+
 t.test('watch: show/status changes reach REST within a second and the bot as events', async (t) => {
   const prosody = await startPeer(t)
   const app = await testApp(t, appConfig(prosody))
@@ -160,15 +174,7 @@ t.test('watch: show/status changes reach REST within a second and the bot as eve
 t.test(
   'Prosody down: presence is unknown, never a stale available; back: correct again',
   async (t) => {
-    const prosody = await startPeer(t)
-    const app = await testApp(t, appConfig(prosody))
-    const alice = await user(t, prosody, 'alice')
-    const address = `xmpp:${alice.bare}`
-    await watchAccepted(app, prosody, alice)
-    await waitFor(
-      'available',
-      async () => (await presenceOf(app, address)).availability === 'available',
-    )
+    const { prosody, app, address } = await watchedAlice(t)
 
     await prosody.stop()
     const down = await waitFor('unknown', async () => {
@@ -304,14 +310,7 @@ t.test('host restart: last known presence is served, marked, until fresh updates
 })
 
 t.test('batch query of 1,000 addresses, in order; bad addresses are 400 with a code', async (t) => {
-  const prosody = await startPeer(t)
-  const app = await testApp(t, appConfig(prosody))
-  const alice = await user(t, prosody, 'alice')
-  await watchAccepted(app, prosody, alice)
-  await waitFor(
-    'available',
-    async () => (await presenceOf(app, `xmpp:${alice.bare}`)).availability === 'available',
-  )
+  const { prosody, app, alice } = await watchedAlice(t)
   const addresses = Array.from({ length: 999 }, (_, i) => `xmpp:user${i}@${prosody.domain}`)
   addresses.splice(500, 0, `xmpp:${alice.bare}`)
   const res = await app.inject({
@@ -390,15 +389,7 @@ async function readEvents(
 t.test(
   'SSE: changes stream out, and a reconnect with Last-Event-ID gets what was missed',
   async (t) => {
-    const prosody = await startPeer(t)
-    const app = await testApp(t, appConfig(prosody))
-    const alice = await user(t, prosody, 'alice')
-    const address = `xmpp:${alice.bare}`
-    await watchAccepted(app, prosody, alice)
-    await waitFor(
-      'available',
-      async () => (await presenceOf(app, address)).availability === 'available',
-    )
+    const { app, alice, address } = await watchedAlice(t)
     const base = await app.listen({ port: 0, host: '127.0.0.1' })
     const url = `${base}/v1/presence/stream?addresses=${encodeURIComponent(address)}`
 
@@ -533,4 +524,28 @@ t.test('a bot watches someone; REST unwatches: unsubscribed, forgotten, not-watc
   // The server's roster push after the unsubscribe does not bring the contact back.
   await new Promise((resolve) => setTimeout(resolve, 500))
   t.same((await app.inject({ method: 'GET', url: '/v1/contacts' })).json().contacts, [])
+})
+
+t.test('an identity configured to auto-accept approves requests itself', async (t) => {
+  const prosody = await startPeer(t)
+  const base = appConfig(prosody, 'none')
+  const app = await testApp(t, {
+    ...base,
+    presence: { ...base.presence, autoAccept: [`xmpp:${prosody.jid('watch')}`] },
+  })
+  const stranger = await user(t, prosody, 'stranger')
+  await stranger.send(xml('presence', { to: prosody.jid('watch'), type: 'subscribe' }))
+  await stranger.waitFor(isPresence('subscribed', prosody.jid('watch')))
+  // ...and asks for theirs in return, as an approval does.
+  await stranger.waitFor(isPresence('subscribe', prosody.jid('watch')))
+  // Not left waiting for a decision: the contact moves on from pending-in.
+  const contact = await waitFor('the contact decided', async () =>
+    (await app.inject({ method: 'GET', url: '/v1/contacts' }))
+      .json()
+      .contacts.find(
+        (c: { address: string; subscription: string }) =>
+          c.address === `xmpp:${stranger.bare}` && c.subscription !== 'pending-in',
+      ),
+  )
+  t.match(contact.subscription, /^(pending-out|both)$/)
 })
