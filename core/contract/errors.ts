@@ -110,6 +110,16 @@ export const errors = {
     500,
   ),
   PARLEY_ERR_NO_BOT: createError('PARLEY_ERR_NO_BOT', "No bot answers identity '%s'", 500),
+  PARLEY_ERR_PROVIDER_RETIRED: createError(
+    'PARLEY_ERR_PROVIDER_RETIRED',
+    "Provider '%s' was retired on %s; set options.allowRetired to run it anyway",
+    503,
+  ),
+  PARLEY_ERR_PIC_LICENCE: createError(
+    'PARLEY_ERR_PIC_LICENCE',
+    "Identity '%s' has no public IM connectivity (PIC) licence for %s",
+    403,
+  ),
   PARLEY_ERR_INTERNAL: createError('PARLEY_ERR_INTERNAL', 'Internal error: %s', 500),
 } as const
 

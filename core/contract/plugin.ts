@@ -137,3 +137,44 @@ export function definePlugin<S extends TSchema>(
 ): PluginDefinition<S> {
   return Object.freeze(definition)
 }
+
+/** How Lync treated a public provider's senders (Set-CsPublicProvider -VerificationLevel). */
+export const VERIFICATION_LEVELS = [
+  'AlwaysVerifiable',
+  'AlwaysUnverifiable',
+  'UseSourceVerification',
+] as const
+export type VerificationLevel = (typeof VERIFICATION_LEVELS)[number]
+
+/** A public IM provider's facts, as Lync Server 2013 knew them. */
+export interface ProviderFacts {
+  displayName: string
+  /** Domains whose users the provider hosts, e.g. `aol.com`, `aim.com`. */
+  domains: string[]
+  /** The provider's federation proxy, e.g. `federation.messenger.msn.com`. */
+  proxyFqdn?: string
+  verificationLevel: VerificationLevel
+  /** The service ended: the host refuses to start it unless the operator sets `allowRetired`. */
+  retired?: { on: string; note: string }
+}
+
+/**
+ * A provider profile: a network of its own (name, capabilities, options)
+ * whose connection is the `base` plugin's, configured with the provider's
+ * facts. A profile never imports its base: the host loads both and hands the
+ * base `baseOptions(config, network)`.
+ */
+export interface ProfileDefinition<S extends TSchema = TSchema>
+  extends Omit<PluginDefinition<S>, 'create' | 'normalizeId' | 'routes'> {
+  /** The plugin whose connection this profile configures, e.g. `sip`. */
+  base: string
+  provider: ProviderFacts
+  /** The base plugin's options for this profile's (validated) options. */
+  baseOptions(config: Readonly<Static<S>>, network: string): Record<string, unknown>
+}
+
+export function defineProfile<S extends TSchema>(
+  definition: ProfileDefinition<S>,
+): ProfileDefinition<S> {
+  return Object.freeze(definition)
+}

@@ -7,7 +7,15 @@ const NetworkView = {
   properties: {
     name: { type: 'string' },
     version: { type: ['string', 'null'] },
-    status: { type: 'string', enum: ['connecting', 'online', 'degraded', 'offline', 'failed'] },
+    status: {
+      type: 'string',
+      enum: ['connecting', 'online', 'degraded', 'offline', 'failed', 'retired'],
+    },
+    retired: {
+      type: ['string', 'null'],
+      description:
+        'For a public provider whose service ended: the date (the network was not started)',
+    },
     reason: { type: ['string', 'null'] },
     since: { type: 'string', format: 'date-time' },
     capabilities: { type: ['object', 'null'], additionalProperties: true },

@@ -6,6 +6,7 @@ import {
   type Logger,
   type PluginDefinition,
   type PluginStateStore,
+  type ProfileDefinition,
   parleyError,
   type RosterEntry,
 } from '../contract/index.js'
@@ -50,11 +51,15 @@ export async function loadPlugins(
   for (const entry of entries.filter((e) => e.enabled)) {
     const network = deps.registry.add(entry.name, redactOptions(entry.options))
     let definition: PluginDefinition
+    let profile: ProfileDefinition | undefined
     try {
-      definition = validateManifest(
-        await importDefault(moduleSpecifier(deps.rootDir, 'plugins', entry.name, entry.module)),
-        entry.name,
+      const imported = await importDefault(
+        moduleSpecifier(deps.rootDir, 'plugins', entry.name, entry.module),
       )
+      profile = isProfile(imported) ? imported : undefined
+      definition = profile
+        ? await composeProfile(profile, entry.name, deps.rootDir)
+        : validateManifest(imported, entry.name)
     } catch (error) {
       const err = (error as { code?: string }).code?.startsWith('PARLEY_ERR_')
         ? (error as Error)
@@ -65,6 +70,20 @@ export async function loadPlugins(
     network.definition = definition
     network.publicOptions = redactOptions(entry.options, definition.secrets)
     const options = validateOptions(definition, entry.options)
+    const retired = profile?.provider.retired
+    if (retired && options.allowRetired !== true) {
+      network.retired = retired.on
+      markFailed(
+        deps,
+        entry.name,
+        parleyError(
+          'PARLEY_ERR_PROVIDER_RETIRED',
+          profile?.provider.displayName ?? entry.name,
+          retired.on,
+        ),
+      )
+      continue
+    }
     const log = deps.log.child({ network: entry.name }) as unknown as Logger
     try {
       const connection = definition.create(
@@ -151,6 +170,46 @@ export async function stopPlugins(plugins: LoadedPlugin[], log: PinoLogger): Pro
       }
     }),
   )
+}
+
+function isProfile(value: unknown): value is ProfileDefinition {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as { base?: unknown }).base === 'string' &&
+    typeof (value as { baseOptions?: unknown }).baseOptions === 'function'
+  )
+}
+
+/**
+ * A provider profile as a plugin: its own name, capabilities and options;
+ * the base plugin's ids, connection and routes, the base configured with
+ * `baseOptions` (checked against the base's own schema).
+ */
+async function composeProfile(
+  profile: ProfileDefinition,
+  name: string,
+  rootDir: string,
+): Promise<PluginDefinition> {
+  const base = validateManifest(
+    await importDefault(moduleSpecifier(rootDir, 'plugins', profile.base)),
+    profile.base,
+  )
+  const manifest = validateManifest(
+    { ...profile, normalizeId: base.normalizeId, create: base.create },
+    name,
+  )
+  return {
+    ...manifest,
+    create: (ctx, options) =>
+      base.create(
+        ctx,
+        validateOptions(base, profile.baseOptions(options, name)) as Parameters<
+          typeof base.create
+        >[1],
+      ),
+    ...(base.routes && { routes: base.routes }),
+  }
 }
 
 function markFailed(deps: PluginHostDeps, name: string, error: Error): void {

@@ -25,6 +25,8 @@ export interface Network {
    * or when the host started: presence observed before it is stale.
    */
   lostAt: string
+  /** A public provider profile whose service ended: the date (it was not started). */
+  retired?: string
 }
 
 /** Normalised addresses remembered by `resolve()`; cleared when full. */
@@ -36,8 +38,10 @@ const CARRYING = new Set<ConnectionStatus['state']>(['online', 'degraded'])
 export interface NetworkView {
   name: string
   version: string | null
-  status: ConnectionStatus['state']
+  /** The connection's state, or `retired` for a provider that was not started because it ended. */
+  status: ConnectionStatus['state'] | 'retired'
   reason: string | null
+  retired: string | null
   since: string
   capabilities: Capabilities | null
   identities: AddressString[]
@@ -168,7 +172,8 @@ export class NetworkRegistry extends EventEmitter<RegistryEvents> {
     return {
       name: network.name,
       version: network.definition?.version ?? null,
-      status: network.status.state,
+      status: network.retired ? 'retired' : network.status.state,
+      retired: network.retired ?? null,
       reason: network.status.state === 'online' ? null : (network.status.reason ?? null),
       since: network.since,
       capabilities: network.definition?.capabilities ?? null,

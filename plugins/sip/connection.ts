@@ -1,0 +1,710 @@
+/**
+ * The SIP/SIMPLE federation edge as a contract Connection:
+ * - IM: pager-mode MESSAGE (RFC 3428) out; MESSAGE in, alone or inside an
+ *   INVITE session (`m=message`), answered 200 only once the host has it;
+ * - presence: SUBSCRIBE/NOTIFY (RFC 6665, RFC 3856) with PIDF bodies, both
+ *   ways; a stranger's SUBSCRIBE is held `pending` until the host approves;
+ * - audio/video INVITEs are refused (Parley carries no media).
+ * Nothing a peer sends can throw out of here: unusable requests get the
+ * right SIP error and a PARLEY_ERR_WIRE_INVALID log line.
+ */
+import {
+  type AddressString,
+  type Availability,
+  type Connection,
+  type OutboundMessage,
+  type PluginContext,
+  PluginError,
+  type PresenceUpdate,
+  type SendResult,
+  type SubscriptionRequest,
+} from '../../core/contract/index.js'
+import type { SipConfig, SipPeer } from './config.js'
+import {
+  completeFromResponse,
+  type Dialog,
+  dialogFromRequest,
+  dialogParties,
+  expiresOf,
+  type InSubscription,
+  type OutSubscription,
+  subscriptionState,
+} from './dialogs.js'
+import { buildPidf, readPidf } from './pidf.js'
+import { normalizeSipUri, sipDomain } from './sip-uri.js'
+import {
+  header,
+  type NameAddr,
+  newCallId,
+  newTag,
+  type Remote,
+  type SipRequest,
+  type SipResponse,
+  SipStack,
+} from './stack.js'
+
+const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY'
+/** Responses that mean "try again later" (RFC 3261 §21). */
+const RETRYABLE = new Set([408, 480, 486, 500, 503, 504, 600])
+/** Approved watchers are kept in the plugin state under this key. */
+const APPROVED_KEY = 'approved-watchers'
+
+export class SipConnection implements Connection {
+  readonly #ctx: PluginContext
+  readonly #config: SipConfig
+  readonly #stack: SipStack
+  readonly #identities: Map<string, AddressString>
+  /** Outbound subscriptions (we watch), by Call-ID. */
+  readonly #out = new Map<string, OutSubscription>()
+  /** Inbound subscriptions (they watch us), by Call-ID. */
+  readonly #in = new Map<string, InSubscription>()
+  /** IM sessions accepted from peers (INVITE with m=message), by Call-ID. */
+  readonly #sessions = new Set<string>()
+  /** `identity|watcher` pairs the host approved. */
+  #approved = new Set<string>()
+  readonly #licensedSet: Set<string>
+  readonly #own = new Map<string, { availability: Availability; status?: string }>()
+  #started = false
+
+  constructor(ctx: PluginContext, config: SipConfig) {
+    this.#ctx = ctx
+    this.#config = config
+    this.#stack = new SipStack(config, ctx.log)
+    this.#licensedSet = new Set(
+      (config.licensed ?? []).map((id) =>
+        normalizeSipUri(id.includes('@') ? id : `${id}@${config.domain}`),
+      ),
+    )
+    this.#identities = new Map(
+      config.identities.map((id) => {
+        const uri = normalizeSipUri(id.includes('@') ? id : `${id}@${config.domain}`)
+        return [uri, this.#address(uri)]
+      }),
+    )
+  }
+
+  identities(): AddressString[] {
+    return [...this.#identities.values()]
+  }
+
+  async start(): Promise<void> {
+    if (this.#started) return
+    this.#ctx.reportStatus({ state: 'connecting', reason: 'binding listeners' })
+    try {
+      const stored = await this.#ctx.state.get(APPROVED_KEY).catch(() => undefined)
+      if (stored) this.#approved = new Set(JSON.parse(stored) as string[])
+    } catch {
+      this.#ctx.log.warn({}, 'stored approvals unreadable; starting with none')
+    }
+    try {
+      await this.#stack.start({ onRequest: (rq, remote) => this.#onRequest(rq, remote) })
+    } catch (err) {
+      const failure = new PluginError(
+        'PARLEY_ERR_PLUGIN_START',
+        `cannot listen on ${this.#config.listen.address}:${this.#config.listen.port}: ${(err as Error).message}`,
+        { retryable: false, cause: err },
+      )
+      this.#ctx.reportStatus({ state: 'failed', reason: failure.message, retryable: false })
+      throw failure
+    }
+    this.#started = true
+    for (const uri of this.#identities.keys()) this.#own.set(uri, { availability: 'available' })
+    this.#ctx.reportStatus({ state: 'online' })
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#started) return
+    this.#started = false
+    for (const sub of this.#out.values()) clearTimeout(sub.refresh)
+    // Tell watchers the subscriptions end, and end ours (best effort, bounded).
+    await Promise.race([
+      Promise.allSettled([
+        ...[...this.#in.values()].map((s) => this.#notify(s, 'terminated;reason=noresource')),
+        ...[...this.#out.values()].map((s) => this.#subscribeIn(s, 0)),
+      ]),
+      new Promise((resolve) => setTimeout(resolve, 2000)),
+    ])
+    this.#out.clear()
+    this.#in.clear()
+    this.#stack.stop()
+    this.#ctx.reportStatus({ state: 'offline', reason: 'stopped' })
+  }
+
+  async send(message: OutboundMessage): Promise<SendResult> {
+    const from = this.#identityUri(message.from)
+    const to = this.#remoteUri(message.to)
+    const callId = newCallId(this.#config.domain)
+    const response = await this.#initial('MESSAGE', from, to, callId, {
+      contentType: 'text/plain; charset=utf-8',
+      body: message.text,
+    })
+    this.#check(response, `MESSAGE to ${to}`)
+    return { remoteId: callId }
+  }
+
+  async subscribe(request: SubscriptionRequest): Promise<void> {
+    const identity = this.#identityUri(request.from)
+    const remote = this.#remoteUri(request.to)
+    const existing = [...this.#out.values()].find(
+      (s) => s.identity === identity && s.remoteUri === remote,
+    )
+    if (existing) {
+      this.#check(await this.#subscribeIn(existing, this.#config.subscribeExpires), 'SUBSCRIBE')
+      return
+    }
+    const callId = newCallId(this.#config.domain)
+    const sub: OutSubscription = {
+      kind: 'out',
+      identity,
+      callId,
+      localTag: newTag(),
+      remoteTag: undefined,
+      localUri: identity,
+      remoteUri: remote,
+      remoteTarget: remote,
+      routeSet: this.#peerRoute(remote),
+      cseq: 1,
+      expires: this.#config.subscribeExpires,
+      active: false,
+    }
+    // Registered before sending: the first NOTIFY may overtake the 2xx.
+    this.#out.set(callId, sub)
+    const response = await this.#subscribeIn(sub, sub.expires)
+    if (response.status >= 300) this.#out.delete(callId)
+    this.#check(response, `SUBSCRIBE to ${remote}`)
+  }
+
+  async unsubscribe(request: SubscriptionRequest): Promise<void> {
+    const identity = this.#identityUri(request.from)
+    const remote = this.#remoteUri(request.to)
+    for (const sub of [...this.#out.values()]) {
+      if (sub.identity !== identity || sub.remoteUri !== remote) continue
+      clearTimeout(sub.refresh)
+      this.#out.delete(sub.callId)
+      await this.#subscribeIn(sub, 0)
+    }
+  }
+
+  async approve(request: SubscriptionRequest): Promise<void> {
+    const identity = this.#identityUri(request.from)
+    const watcher = this.#remoteUri(request.to)
+    this.#approved.add(`${identity}|${watcher}`)
+    await this.#saveApprovals()
+    for (const sub of this.#in.values()) {
+      if (sub.identity !== identity || sub.remoteUri !== watcher) continue
+      sub.state = 'active'
+      await this.#notify(sub, this.#activeState(sub))
+    }
+  }
+
+  async refuse(request: SubscriptionRequest): Promise<void> {
+    const identity = this.#identityUri(request.from)
+    const watcher = this.#remoteUri(request.to)
+    this.#approved.delete(`${identity}|${watcher}`)
+    await this.#saveApprovals()
+    for (const sub of [...this.#in.values()]) {
+      if (sub.identity !== identity || sub.remoteUri !== watcher) continue
+      this.#in.delete(sub.callId)
+      await this.#notify(sub, 'terminated;reason=rejected')
+    }
+  }
+
+  async setPresence(update: PresenceUpdate): Promise<void> {
+    const identity = this.#identityUri(update.from)
+    this.#own.set(identity, {
+      availability: update.availability,
+      ...(update.status && { status: update.status }),
+    })
+    await Promise.allSettled(
+      [...this.#in.values()]
+        .filter((s) => s.identity === identity && s.state === 'active')
+        .map((s) => this.#notify(s, this.#activeState(s))),
+    )
+  }
+
+  // ------------------------------------------------------------ requests in
+
+  #onRequest(request: SipRequest, remote: Remote): void {
+    switch (request.method) {
+      case 'MESSAGE':
+        void this.#onMessage(request)
+        return
+      case 'SUBSCRIBE':
+        void this.#onSubscribe(request)
+        return
+      case 'NOTIFY':
+        void this.#onNotify(request)
+        return
+      case 'INVITE':
+        this.#onInvite(request, remote)
+        return
+      case 'BYE':
+        this.#sessions.delete(request.headers['call-id'])
+        this.#stack.respond(request, 200, 'OK')
+        return
+      case 'ACK':
+      case 'CANCEL':
+        return
+      case 'OPTIONS':
+        this.#stack.respond(request, 200, 'OK', {
+          headers: { allow: ALLOW, accept: 'text/plain, application/pidf+xml' },
+        })
+        return
+      default:
+        this.#stack.respond(request, 405, 'Method Not Allowed', { headers: { allow: ALLOW } })
+    }
+  }
+
+  /** The Parley identity a request is for (its Request-URI or To), or undefined. */
+  #target(request: SipRequest): string | undefined {
+    for (const candidate of [request.uri, request.headers.to?.uri]) {
+      try {
+        const uri = normalizeSipUri(String(candidate ?? ''))
+        if (this.#identities.has(uri)) return uri
+      } catch {}
+    }
+    return undefined
+  }
+
+  #sender(request: SipRequest): string | undefined {
+    try {
+      return normalizeSipUri(String(request.headers.from?.uri ?? ''))
+    } catch {
+      return undefined
+    }
+  }
+
+  #invalid(request: SipRequest, status: number, reason: string): void {
+    this.#ctx.log.warn(
+      {
+        code: 'PARLEY_ERR_WIRE_INVALID',
+        method: request.method,
+        callId: request.headers['call-id'],
+        status,
+        reason,
+      },
+      'unusable SIP request refused',
+    )
+    this.#stack.respond(request, status, reason)
+  }
+
+  async #onMessage(request: SipRequest): Promise<void> {
+    const identity = this.#target(request)
+    const sender = this.#sender(request)
+    if (!identity) return this.#invalid(request, 404, 'Not Found')
+    if (!sender) return this.#invalid(request, 400, 'Bad From')
+    if (this.#refuseUnlicensed(request, identity)) return
+    const type = String(request.headers['content-type'] ?? 'text/plain')
+      .split(';')[0]
+      ?.trim()
+      .toLowerCase()
+    if (type !== 'text/plain') {
+      this.#stack.respond(request, 415, 'Unsupported Media Type', {
+        headers: { accept: 'text/plain' },
+      })
+      return
+    }
+    const text = request.content ?? ''
+    if (Buffer.byteLength(text) > this.#config.maxBodyBytes)
+      return this.#invalid(request, 413, 'Request Entity Too Large')
+    try {
+      await this.#ctx.emit({
+        type: 'message',
+        from: this.#address(sender),
+        to: this.#address(identity),
+        remoteId: `${request.headers['call-id']}|${request.headers.cseq?.seq}`,
+        text,
+        at: new Date().toISOString(),
+      })
+      this.#stack.respond(request, 200, 'OK')
+    } catch (err) {
+      // Not taken: say so, so the sender's side retries instead of thinking it delivered.
+      const retryable = (err as { retryable?: boolean }).retryable !== false
+      this.#ctx.log.warn(
+        { code: 'PARLEY_ERR_QUEUE_UNAVAILABLE', from: sender, retryable },
+        'inbound MESSAGE refused back to its sender',
+      )
+      if (retryable)
+        this.#stack.respond(request, 503, 'Service Unavailable', { headers: { 'retry-after': 5 } })
+      else this.#stack.respond(request, 400, 'Bad Request')
+    }
+  }
+
+  async #onSubscribe(request: SipRequest): Promise<void> {
+    const callId = request.headers['call-id']
+    const event = String(header(request, 'event') ?? '')
+      .split(';')[0]
+      ?.trim()
+      .toLowerCase()
+    if (event !== 'presence') {
+      this.#stack.respond(request, 489, 'Bad Event', { headers: { 'allow-events': 'presence' } })
+      return
+    }
+    const existing = this.#in.get(callId)
+    const identity = existing?.identity ?? this.#target(request)
+    const watcher = existing?.remoteUri ?? this.#sender(request)
+    if (!identity) return this.#invalid(request, 404, 'Not Found')
+    if (!watcher) return this.#invalid(request, 400, 'Bad From')
+    if (this.#refuseUnlicensed(request, identity)) return
+    const expires = expiresOf(request, this.#config.subscribeExpires)
+    const approved = this.#approved.has(`${identity}|${watcher}`)
+    const sub: InSubscription = existing ?? {
+      kind: 'in',
+      identity,
+      ...dialogFromRequest(request, newTag(), identity, watcher),
+      expiresAt: 0,
+      state: approved ? 'active' : 'pending',
+    }
+    sub.expiresAt = Date.now() + expires * 1000
+    const contact = this.#stack.contact(sipUser(identity), this.#transportOf(request))
+    if (expires === 0) {
+      this.#in.delete(callId)
+      this.#stack.respond(request, 200, 'OK', {
+        toTag: sub.localTag,
+        headers: { expires: 0, contact: [contact] },
+      })
+      await this.#notify(sub, 'terminated;reason=timeout')
+      return
+    }
+    this.#in.set(callId, sub)
+    // 202: accepted but pending until the host decides; 200 for an approved watcher.
+    this.#stack.respond(
+      request,
+      sub.state === 'active' ? 200 : 202,
+      sub.state === 'active' ? 'OK' : 'Accepted',
+      {
+        toTag: sub.localTag,
+        headers: { expires, contact: [contact] },
+      },
+    )
+    await this.#notify(
+      sub,
+      sub.state === 'active' ? this.#activeState(sub) : `pending;expires=${expires}`,
+    )
+    if (!existing && sub.state === 'pending') {
+      try {
+        await this.#ctx.emit({
+          type: 'subscription',
+          from: this.#address(watcher),
+          to: this.#address(identity),
+          remoteId: `sub-${callId}`,
+          action: 'request',
+          at: new Date().toISOString(),
+        })
+      } catch (err) {
+        this.#ctx.log.warn(
+          { from: watcher, err: (err as Error).message },
+          'host did not take the subscription request; it stays pending',
+        )
+      }
+    }
+  }
+
+  async #onNotify(request: SipRequest): Promise<void> {
+    const sub = this.#out.get(request.headers['call-id'])
+    if (!sub) {
+      this.#stack.respond(request, 481, 'Subscription Does Not Exist')
+      return
+    }
+    sub.remoteTag ??= request.headers.from.params?.tag ?? undefined
+    const state = subscriptionState(header(request, 'subscription-state'))
+    this.#stack.respond(request, 200, 'OK')
+    const remote = this.#address(sub.remoteUri)
+    const identity = this.#address(sub.identity)
+    if (state.state === 'terminated') {
+      clearTimeout(sub.refresh)
+      this.#out.delete(sub.callId)
+      const refused = state.reason === 'rejected' || state.reason === 'noresource'
+      await this.#emitQuietly({
+        type: 'subscription',
+        from: remote,
+        to: identity,
+        remoteId: `notify-${sub.callId}-${request.headers.cseq?.seq}`,
+        action: refused ? 'refused' : 'removed',
+        at: new Date().toISOString(),
+      })
+      return
+    }
+    if (state.state === 'active' && !sub.active) {
+      sub.active = true
+      await this.#emitQuietly({
+        type: 'subscription',
+        from: remote,
+        to: identity,
+        remoteId: `notify-${sub.callId}-active`,
+        action: 'approved',
+        at: new Date().toISOString(),
+      })
+    }
+    if (!request.content) return
+    const reading = readPidf(request.content, String(request.headers['content-type'] ?? ''))
+    if (reading.kind === 'invalid') {
+      this.#ctx.log.warn(
+        { code: 'PARLEY_ERR_WIRE_INVALID', from: sub.remoteUri, reason: reading.reason },
+        'unusable presence document ignored',
+      )
+      return
+    }
+    if (reading.availability === 'unknown') {
+      // An empty document (often: authorisation still pending) says nothing about them.
+      this.#ctx.log.debug({ from: sub.remoteUri, raw: reading.raw }, 'presence without a value')
+      return
+    }
+    await this.#emitQuietly({
+      type: 'presence',
+      from: remote,
+      to: identity,
+      remoteId: `notify-${sub.callId}-${request.headers.cseq?.seq}`,
+      availability: reading.availability,
+      raw: reading.raw,
+      at: new Date().toISOString(),
+      ...(reading.status && { status: reading.status }),
+    })
+  }
+
+  #onInvite(request: SipRequest, remote: Remote): void {
+    const identity = this.#target(request)
+    if (!identity) {
+      this.#invalid(request, 404, 'Not Found')
+      return
+    }
+    if (this.#refuseUnlicensed(request, identity)) return
+    const sdp = request.content ?? ''
+    const media = [...sdp.matchAll(/^m=(\w+)/gm)].map((m) => m[1]?.toLowerCase())
+    if (media.length > 0 && media.every((m) => m === 'message')) {
+      // An IM session: accept it; its MESSAGEs arrive in the dialog.
+      this.#sessions.add(request.headers['call-id'])
+      const contact = this.#stack.contact(sipUser(identity), this.#transportOf(request))
+      const answer = [
+        'v=0',
+        `o=- 0 0 IN IP4 ${this.#config.listen.address}`,
+        's=session',
+        `c=IN IP4 ${this.#config.listen.address}`,
+        't=0 0',
+        `m=message ${this.#config.listen.port} sip null`,
+        '',
+      ].join('\r\n')
+      this.#stack.respond(request, 200, 'OK', {
+        toTag: newTag(),
+        headers: { contact: [contact] },
+        contentType: 'application/sdp',
+        body: answer,
+      })
+      return
+    }
+    // Audio/video: Parley carries no media.
+    this.#ctx.log.info(
+      { from: request.headers.from?.uri, media, via: remote.address },
+      'audio/video call refused: no media here',
+    )
+    this.#stack.respond(request, this.#config.callRefusal, 'Not Acceptable Here', {
+      toTag: newTag(),
+      headers: { warning: '399 parley "no media: instant messaging and presence only"' },
+    })
+  }
+
+  // ------------------------------------------------------------ requests out
+
+  /** An initial (out-of-dialog) request to `to`, through the peer that serves its domain. */
+  #initial(
+    method: string,
+    from: string,
+    to: string,
+    callId: string,
+    extra: { contentType?: string; body?: string; headers?: Record<string, string | number> },
+  ): Promise<SipResponse> {
+    return this.#stack.request({
+      method,
+      uri: to,
+      from: { uri: from, params: { tag: newTag() } },
+      to: { uri: to, params: {} },
+      callId,
+      cseq: 1,
+      route: this.#peerRoute(to),
+      contact: this.#stack.contact(sipUser(from), this.#peerFor(to).transport),
+      ...extra,
+    })
+  }
+
+  /** SUBSCRIBE (new or refresh) in `sub`; schedules the next refresh on success. */
+  async #subscribeIn(sub: OutSubscription, expires: number): Promise<SipResponse> {
+    const response = await this.#inDialog(sub, 'SUBSCRIBE', {
+      headers: { event: 'presence', accept: 'application/pidf+xml', expires },
+    })
+    if (response.status >= 200 && response.status < 300) {
+      completeFromResponse(sub, response)
+      const granted = expiresOf(response, expires)
+      clearTimeout(sub.refresh)
+      if (expires > 0 && granted > 0 && this.#out.has(sub.callId)) {
+        sub.expires = granted
+        sub.refresh = setTimeout(
+          () => void this.#subscribeIn(sub, this.#config.subscribeExpires).catch(() => undefined),
+          Math.max(1000, granted * 800),
+        )
+        sub.refresh.unref()
+      }
+    }
+    return response
+  }
+
+  async #notify(sub: InSubscription, state: string): Promise<void> {
+    const own = this.#own.get(sub.identity) ?? { availability: 'available' as Availability }
+    const active = state.startsWith('active')
+    const response = await this.#inDialog(sub, 'NOTIFY', {
+      headers: { event: 'presence', 'subscription-state': state },
+      ...(active && {
+        contentType: 'application/pidf+xml',
+        body: buildPidf({
+          entity: sub.identity,
+          availability: own.availability,
+          ...(own.status && { status: own.status }),
+        }),
+      }),
+    })
+    if (response.status === 481 || response.status >= 600) this.#in.delete(sub.callId)
+  }
+
+  #activeState(sub: InSubscription): string {
+    return `active;expires=${Math.max(0, Math.round((sub.expiresAt - Date.now()) / 1000))}`
+  }
+
+  #inDialog(
+    dialog: Dialog,
+    method: string,
+    extra: { contentType?: string; body?: string; headers?: Record<string, string | number> },
+  ): Promise<SipResponse> {
+    const { from, to } = dialogParties(dialog)
+    return this.#stack.request({
+      method,
+      uri: dialog.remoteTarget,
+      from,
+      to,
+      callId: dialog.callId,
+      cseq: dialog.cseq++,
+      route: dialog.routeSet,
+      contact: this.#stack.contact(
+        sipUser(dialog.localUri),
+        this.#peerFor(dialog.remoteUri).transport,
+      ),
+      ...extra,
+    })
+  }
+
+  // ------------------------------------------------------------ helpers
+
+  #address(uri: string): AddressString {
+    return `${this.#config.network}:${uri}`
+  }
+
+  #identityUri(address: string): string {
+    const uri = this.#remoteUri(address)
+    if (!this.#identities.has(uri))
+      throw new PluginError(
+        'PARLEY_ERR_NO_IDENTITY',
+        `${address} is not an identity of this edge`,
+        {
+          retryable: false,
+        },
+      )
+    if (!this.#licensed(uri))
+      throw new PluginError(
+        'PARLEY_ERR_PIC_LICENCE',
+        `identity '${address}' has no PIC licence for ${this.#config.network}`,
+        { retryable: false },
+      )
+    return uri
+  }
+
+  /** Whether `identity` may use this edge (always, unless the provider requires a licence). */
+  #licensed(identity: string): boolean {
+    return !this.#config.licensed || this.#licensedSet.has(identity)
+  }
+
+  /** Refuses a request to an unlicensed identity (403); true if it did. */
+  #refuseUnlicensed(request: SipRequest, identity: string): boolean {
+    if (this.#licensed(identity)) return false
+    this.#ctx.log.warn(
+      {
+        code: 'PARLEY_ERR_PIC_LICENCE',
+        identity,
+        method: request.method,
+        from: request.headers.from?.uri,
+      },
+      'request to an identity without a PIC licence refused',
+    )
+    this.#stack.respond(request, 403, 'Forbidden (no PIC licence)')
+    return true
+  }
+
+  #remoteUri(address: string): string {
+    const prefix = `${this.#config.network}:`
+    const id = address.startsWith(prefix) ? address.slice(prefix.length) : address
+    try {
+      return normalizeSipUri(id)
+    } catch (err) {
+      throw new PluginError('PARLEY_ERR_ADDRESS_INVALID', (err as Error).message, {
+        retryable: false,
+        cause: err,
+      })
+    }
+  }
+
+  #peerFor(uri: string): SipPeer {
+    const domain = sipDomain(uri)
+    const peer = this.#config.peers.find((p) => p.domains.some((d) => d.toLowerCase() === domain))
+    if (!peer)
+      throw new PluginError('PARLEY_ERR_SEND_FAILED', `no federation route to '${domain}'`, {
+        retryable: false,
+      })
+    return peer
+  }
+
+  #peerRoute(uri: string): NameAddr[] {
+    const peer = this.#peerFor(uri)
+    const scheme = peer.transport === 'tls' ? 'sips' : 'sip'
+    return [
+      { uri: `${scheme}:${peer.host}:${peer.port};transport=${peer.transport};lr`, params: {} },
+    ]
+  }
+
+  #transportOf(request: SipRequest): SipPeer['transport'] {
+    const protocol = String(request.headers.via?.[0]?.protocol ?? 'TCP').toLowerCase()
+    return protocol === 'tls' ? 'tls' : protocol === 'udp' ? 'udp' : 'tcp'
+  }
+
+  /** Throws the PluginError a non-2xx final response means. */
+  #check(response: SipResponse, what: string): void {
+    if (response.status >= 200 && response.status < 300) return
+    const retryable = RETRYABLE.has(response.status)
+    throw new PluginError(
+      retryable ? 'PARLEY_ERR_SEND_FAILED' : 'PARLEY_ERR_REMOTE_REFUSED',
+      `${what}: ${response.status} ${response.reason}`,
+      { retryable, condition: String(response.status) },
+    )
+  }
+
+  async #emitQuietly(event: Parameters<PluginContext['emit']>[0]): Promise<void> {
+    try {
+      await this.#ctx.emit(event)
+    } catch (err) {
+      this.#ctx.log.warn(
+        { type: event.type, from: event.from, err: (err as Error).message },
+        'host did not take the event',
+      )
+    }
+  }
+
+  async #saveApprovals(): Promise<void> {
+    await this.#ctx.state
+      .set(APPROVED_KEY, JSON.stringify([...this.#approved]))
+      .catch((err: unknown) =>
+        this.#ctx.log.warn({ err: (err as Error).message }, 'could not store approvals'),
+      )
+  }
+}
+
+function sipUser(uri: string): string {
+  const at = uri.indexOf('@')
+  const colon = uri.indexOf(':')
+  return uri.slice(colon + 1, at > 0 ? at : undefined)
+}

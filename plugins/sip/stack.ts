@@ -1,0 +1,201 @@
+/**
+ * A typed, promise-based face on the `sip` package's transaction layer:
+ * requests resolve with their final response, requests received are handed
+ * to one handler, and nothing it throws escapes. Dialog state (tags, CSeq,
+ * route sets) is kept by the callers (see dialogs.ts); this module only
+ * sends, receives and builds the common headers.
+ */
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import sip, { type NameAddr, type Remote, type SipRequest, type SipResponse, type Stack } from 'sip'
+import type { Logger } from '../../core/contract/index.js'
+import type { SipConfig, SipPeer } from './config.js'
+
+export type { NameAddr, Remote, SipRequest, SipResponse }
+
+export function newTag(): string {
+  return randomBytes(6).toString('hex')
+}
+
+export function newCallId(host: string): string {
+  return `${randomBytes(12).toString('hex')}@${host}`
+}
+
+/** The first header value as a string (the package parses some, not all). */
+export function header(message: SipRequest | SipResponse, name: string): string | undefined {
+  const value = message.headers[name]
+  if (value === undefined || value === null) return undefined
+  if (Array.isArray(value)) return value.length > 0 ? String(value[0]) : undefined
+  return String(value)
+}
+
+export interface RequestOptions {
+  method: string
+  uri: string
+  from: NameAddr
+  to: NameAddr
+  callId: string
+  cseq: number
+  /** Route set (dialog) or the peer's proxy for an initial request. */
+  route?: NameAddr[]
+  contact?: NameAddr
+  headers?: Record<string, string | number>
+  contentType?: string
+  body?: string
+}
+
+export interface StackHandlers {
+  onRequest(request: SipRequest, remote: Remote): void
+}
+
+/** One listening SIP endpoint (UDP, TCP and optionally TLS on the configured address). */
+export class SipStack {
+  #stack: Stack | undefined
+  readonly #config: SipConfig
+  readonly #log: Logger
+  readonly #timeoutMs: number
+
+  constructor(config: SipConfig, log: Logger) {
+    this.#config = config
+    this.#log = log
+    this.#timeoutMs = config.requestTimeoutMs
+  }
+
+  get listening(): boolean {
+    return this.#stack !== undefined
+  }
+
+  /** Starts listening; throws (synchronously or via the returned promise) if a port cannot be bound. */
+  async start(handlers: StackHandlers): Promise<void> {
+    const { listen, tls } = this.#config
+    const tlsOptions = tls
+      ? {
+          cert: readFileSync(tls.cert),
+          key: readFileSync(tls.key),
+          ca: readFileSync(tls.ca),
+          requestCert: true,
+          rejectUnauthorized: tls.requireClientCert,
+        }
+      : undefined
+    this.#stack = sip.create(
+      {
+        address: listen.address,
+        hostname: listen.address,
+        port: listen.port,
+        udp: listen.udp,
+        tcp: listen.tcp,
+        ...(tlsOptions && listen.tlsPort && { tls: tlsOptions, tls_port: listen.tlsPort }),
+        maxContentLength: this.#config.maxBodyBytes,
+        logger: { error: (e) => this.#log.debug({ err: String(e) }, 'sip stack') },
+      },
+      (request, remote) => {
+        try {
+          handlers.onRequest(request, remote)
+        } catch (err) {
+          this.#log.warn(
+            { code: 'PARLEY_ERR_WIRE_INVALID', method: request.method, err: String(err) },
+            'request handler failed',
+          )
+        }
+      },
+    )
+  }
+
+  stop(): void {
+    this.#stack?.destroy()
+    this.#stack = undefined
+  }
+
+  /** Our own contact for `user`, on the transport a peer reaches us by. */
+  contact(user: string, transport: SipPeer['transport'] = 'tcp'): NameAddr {
+    const { listen } = this.#config
+    const port = transport === 'tls' ? (listen.tlsPort ?? listen.port) : listen.port
+    const scheme = transport === 'tls' ? 'sips' : 'sip'
+    return { uri: `${scheme}:${user}@${listen.address}:${port};transport=${transport}`, params: {} }
+  }
+
+  /** Sends a request; resolves with the final response (a 408 made here if none comes in time). */
+  request(options: RequestOptions): Promise<SipResponse> {
+    const stack = this.#stack
+    if (!stack) return Promise.reject(new Error('SIP stack not started'))
+    const headers: Record<string, unknown> = {
+      to: options.to,
+      from: options.from,
+      'call-id': options.callId,
+      cseq: { method: options.method, seq: options.cseq },
+      'max-forwards': 70,
+      ...(options.contact && { contact: [options.contact] }),
+      ...(options.route &&
+        options.route.length > 0 && { route: options.route.map((r) => ({ ...r })) }),
+      ...options.headers,
+    }
+    if (options.body !== undefined) {
+      headers['content-type'] = options.contentType ?? 'text/plain'
+      headers['content-length'] = Buffer.byteLength(options.body)
+    } else headers['content-length'] = 0
+    const request = {
+      method: options.method,
+      uri: options.uri,
+      headers,
+      content: options.body ?? '',
+    } as unknown as SipRequest
+    return new Promise<SipResponse>((resolve) => {
+      let settled = false
+      const timer = setTimeout(() => {
+        if (settled) return
+        settled = true
+        resolve(sip.makeResponse(request, 408, 'Request Timeout (no final response)'))
+      }, this.#timeoutMs)
+      try {
+        stack.send(request, (response) => {
+          if (response.status < 200 || settled) return
+          settled = true
+          clearTimeout(timer)
+          resolve(response)
+        })
+      } catch (err) {
+        settled = true
+        clearTimeout(timer)
+        this.#log.warn({ method: options.method, err: String(err) }, 'request could not be sent')
+        resolve(sip.makeResponse(request, 503, 'Service Unavailable (not sent)'))
+      }
+    })
+  }
+
+  /** Answers `request` (adds a To tag when the request had none and `toTag` is given). */
+  respond(
+    request: SipRequest,
+    status: number,
+    reason: string,
+    extra: {
+      headers?: Record<string, unknown>
+      body?: string
+      contentType?: string
+      toTag?: string
+    } = {},
+  ): void {
+    const stack = this.#stack
+    if (!stack) return
+    const headers: Record<string, unknown> = { ...extra.headers }
+    if (extra.toTag && !request.headers.to.params?.tag) {
+      headers.to = {
+        ...request.headers.to,
+        params: { ...request.headers.to.params, tag: extra.toTag },
+      }
+    }
+    if (extra.body !== undefined) {
+      headers['content-type'] = extra.contentType ?? 'text/plain'
+      headers['content-length'] = Buffer.byteLength(extra.body)
+    } else headers['content-length'] = 0
+    try {
+      stack.send(
+        sip.makeResponse(request, status, reason, {
+          headers,
+          ...(extra.body !== undefined && { content: extra.body }),
+        }),
+      )
+    } catch (err) {
+      this.#log.warn({ status, err: String(err) }, 'response could not be sent')
+    }
+  }
+}

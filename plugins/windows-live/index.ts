@@ -1,0 +1,47 @@
+/**
+ * Windows Live (MSN) as Lync Server 2013 federated with it: IM, presence and
+ * audio/video call set-up over the `sip` edge through
+ * `federation.messenger.msn.com`. Parley carries no media: an audio/video
+ * INVITE is refused (488) and logged. Windows Live users of other domains
+ * are written `user(domain)@msn.com` (see plugins/sip/sip-uri.ts).
+ */
+import { defineProfile, providerOptions } from '../../core/contract/index.js'
+
+const DOMAINS = ['hotmail.com', 'live.com', 'msn.com']
+
+export default defineProfile({
+  name: 'windows-live',
+  version: '0.1.0',
+  contract: '^1.1.0',
+  base: 'sip',
+  provider: {
+    displayName: 'Windows Live',
+    domains: DOMAINS,
+    proxyFqdn: 'federation.messenger.msn.com',
+    verificationLevel: 'AlwaysVerifiable',
+  },
+  capabilities: {
+    im: true,
+    presence: 'push',
+    subscriptions: true,
+    typing: false,
+    receipts: false,
+    audioVideo: false,
+    groupChat: false,
+  },
+  configSchema: providerOptions({
+    proxyHost: 'federation.messenger.msn.com',
+    proxyPort: 5061,
+    transport: 'tls',
+  }),
+  baseOptions: (o, network) => ({
+    network,
+    domain: o.domain,
+    identities: o.identities,
+    listen: o.listen,
+    ...(o.tls && { tls: o.tls }),
+    peers: [{ domains: o.domains ?? DOMAINS, ...o.proxy }],
+    imMode: o.imMode,
+    callRefusal: 488,
+  }),
+})
