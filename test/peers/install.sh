@@ -1,11 +1,16 @@
 #!/bin/sh
 # Installs the real peers Parley's integration tests start (see test/peers/*.ts).
 # Idempotent: does nothing when every peer is already installed.
-# Kamailio is added here later; for now only Prosody.
+# Prosody (XMPP) and Kamailio 5.6 with presence and TLS modules (SIP/SIMPLE
+# provider clouds), plus the openssl CLI for throwaway test certificates.
 set -eu
 
 need_apt=""
 command -v prosody >/dev/null 2>&1 || need_apt="$need_apt prosody"
+command -v openssl >/dev/null 2>&1 || need_apt="$need_apt openssl"
+for pkg in kamailio kamailio-presence-modules kamailio-tls-modules; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || need_apt="$need_apt $pkg"
+done
 
 if [ -n "$need_apt" ]; then
   echo "test/peers: installing$need_apt"
@@ -20,3 +25,8 @@ fi
 # it (each test runs its own instance on a free port), so it can stay or go.
 prosody_version=$(dpkg-query -W -f='${Version}' prosody 2>/dev/null || echo unknown)
 echo "test/peers: prosody $prosody_version ready"
+
+# Installing Kamailio starts no service here; tests run their own instance on
+# other addresses and ports anyway (test/peers/kamailio.ts).
+kamailio_version=$(dpkg-query -W -f='${Version}' kamailio 2>/dev/null || echo unknown)
+echo "test/peers: kamailio $kamailio_version ready"
