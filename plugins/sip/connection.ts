@@ -33,6 +33,7 @@ import {
 import { buildPidf, readPidf } from './pidf.js'
 import { normalizeSipUri, sipDomain } from './sip-uri.js'
 import {
+  fromWire,
   header,
   type NameAddr,
   newCallId,
@@ -304,7 +305,7 @@ export class SipConnection implements Connection {
       })
       return
     }
-    const text = request.content ?? ''
+    const text = fromWire(request.content)
     if (Buffer.byteLength(text) > this.#config.maxBodyBytes)
       return this.#invalid(request, 413, 'Request Entity Too Large')
     try {
@@ -361,7 +362,7 @@ export class SipConnection implements Connection {
       this.#in.delete(callId)
       this.#stack.respond(request, 200, 'OK', {
         toTag: sub.localTag,
-        headers: { expires: 0, contact: [contact] },
+        headers: { expires: 0, contact: [contact], ...recordRoute(request) },
       })
       await this.#notify(sub, 'terminated;reason=timeout')
       return
@@ -374,7 +375,7 @@ export class SipConnection implements Connection {
       sub.state === 'active' ? 'OK' : 'Accepted',
       {
         toTag: sub.localTag,
-        headers: { expires, contact: [contact] },
+        headers: { expires, contact: [contact], ...recordRoute(request) },
       },
     )
     await this.#notify(
@@ -437,7 +438,10 @@ export class SipConnection implements Connection {
       })
     }
     if (!request.content) return
-    const reading = readPidf(request.content, String(request.headers['content-type'] ?? ''))
+    const reading = readPidf(
+      fromWire(request.content),
+      String(request.headers['content-type'] ?? ''),
+    )
     if (reading.kind === 'invalid') {
       this.#ctx.log.warn(
         { code: 'PARLEY_ERR_WIRE_INVALID', from: sub.remoteUri, reason: reading.reason },
@@ -469,7 +473,7 @@ export class SipConnection implements Connection {
       return
     }
     if (this.#refuseUnlicensed(request, identity)) return
-    const sdp = request.content ?? ''
+    const sdp = fromWire(request.content)
     const media = [...sdp.matchAll(/^m=(\w+)/gm)].map((m) => m[1]?.toLowerCase())
     if (media.length > 0 && media.every((m) => m === 'message')) {
       // An IM session: accept it; its MESSAGEs arrive in the dialog.
@@ -486,7 +490,7 @@ export class SipConnection implements Connection {
       ].join('\r\n')
       this.#stack.respond(request, 200, 'OK', {
         toTag: newTag(),
-        headers: { contact: [contact] },
+        headers: { contact: [contact], ...recordRoute(request) },
         contentType: 'application/sdp',
         body: answer,
       })
@@ -701,6 +705,12 @@ export class SipConnection implements Connection {
         this.#ctx.log.warn({ err: (err as Error).message }, 'could not store approvals'),
       )
   }
+}
+
+/** A dialog-creating request's Record-Route, copied into its 2xx (RFC 3261 §12.1.1). */
+function recordRoute(request: SipRequest): { 'record-route'?: unknown } {
+  const rr = request.headers['record-route']
+  return Array.isArray(rr) && rr.length > 0 ? { 'record-route': rr } : {}
 }
 
 function sipUser(uri: string): string {

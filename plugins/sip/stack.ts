@@ -5,13 +5,49 @@
  * route sets) is kept by the callers (see dialogs.ts); this module only
  * sends, receives and builds the common headers.
  */
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { randomBytes } from 'node:crypto'
+import dc from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
+import type { Socket } from 'node:net'
 import sip, { type NameAddr, type Remote, type SipRequest, type SipResponse, type Stack } from 'sip'
 import type { Logger } from '../../core/contract/index.js'
 import type { SipConfig, SipPeer } from './config.js'
 
 export type { NameAddr, Remote, SipRequest, SipResponse }
+
+/**
+ * The `sip` package never closes the TCP/TLS sockets it opened or accepted
+ * (they idle out after 120 s). Each stack adopts its own, found through
+ * Node's diagnostics channels without patching `net`: outgoing ones by the
+ * stack on the async stack (AsyncLocalStorage), accepted ones by the local
+ * address and port they arrived on; outgoing TLS sockets close through an
+ * AbortSignal in the package's `tls` options.
+ */
+const owners = new AsyncLocalStorage<SipStack>()
+const byListener = new Map<string, SipStack>()
+let watching = false
+
+function watchSockets(): void {
+  if (watching) return
+  watching = true
+  dc.subscribe('net.client.socket', (message) => {
+    owners.getStore()?.adopt((message as { socket: Socket }).socket)
+  })
+  dc.subscribe('net.server.socket', (message) => {
+    const socket = (message as { socket: Socket }).socket
+    byListener.get(`${socket.localAddress}:${socket.localPort}`)?.adopt(socket)
+  })
+}
+
+/** SIP bodies travel as bytes: the package counts and writes string length, so strings carry UTF-8 bytes. */
+export function toWire(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1')
+}
+
+export function fromWire(content: string | undefined): string {
+  return Buffer.from(content ?? '', 'latin1').toString('utf8')
+}
 
 export function newTag(): string {
   return randomBytes(6).toString('hex')
@@ -51,6 +87,8 @@ export interface StackHandlers {
 /** One listening SIP endpoint (UDP, TCP and optionally TLS on the configured address). */
 export class SipStack {
   #stack: Stack | undefined
+  readonly #sockets = new Set<Socket>()
+  readonly #abort = new AbortController()
   readonly #config: SipConfig
   readonly #log: Logger
   readonly #timeoutMs: number
@@ -75,35 +113,59 @@ export class SipStack {
           ca: readFileSync(tls.ca),
           requestCert: true,
           rejectUnauthorized: tls.requireClientCert,
+          signal: this.#abort.signal,
         }
       : undefined
-    this.#stack = sip.create(
-      {
-        address: listen.address,
-        hostname: listen.address,
-        port: listen.port,
-        udp: listen.udp,
-        tcp: listen.tcp,
-        ...(tlsOptions && listen.tlsPort && { tls: tlsOptions, tls_port: listen.tlsPort }),
-        maxContentLength: this.#config.maxBodyBytes,
-        logger: { error: (e) => this.#log.debug({ err: String(e) }, 'sip stack') },
-      },
-      (request, remote) => {
-        try {
-          handlers.onRequest(request, remote)
-        } catch (err) {
-          this.#log.warn(
-            { code: 'PARLEY_ERR_WIRE_INVALID', method: request.method, err: String(err) },
-            'request handler failed',
-          )
-        }
-      },
+    watchSockets()
+    for (const port of [listen.port, listen.tlsPort])
+      if (port) byListener.set(`${listen.address}:${port}`, this)
+    this.#stack = owners.run(this, () =>
+      sip.create(
+        {
+          address: listen.address,
+          hostname: listen.address,
+          port: listen.port,
+          udp: listen.udp,
+          tcp: listen.tcp,
+          ...(tlsOptions && listen.tlsPort && { tls: tlsOptions, tls_port: listen.tlsPort }),
+          maxContentLength: this.#config.maxBodyBytes,
+          logger: { error: (e) => this.#log.debug({ err: String(e) }, 'sip stack') },
+        },
+        (request, remote) => {
+          try {
+            handlers.onRequest(request, remote)
+          } catch (err) {
+            this.#log.warn(
+              { code: 'PARLEY_ERR_WIRE_INVALID', method: request.method, err: String(err) },
+              'request handler failed',
+            )
+          }
+        },
+      ),
     )
   }
 
+  /** Takes charge of a socket the package opened or accepted for this stack. */
+  adopt(socket: Socket): void {
+    if (!this.#stack) {
+      socket.destroy()
+      return
+    }
+    this.#sockets.add(socket)
+    socket.once('close', () => this.#sockets.delete(socket))
+  }
+
+  /** Stops listening and closes every connection. */
   stop(): void {
+    const { listen } = this.#config
+    for (const port of [listen.port, listen.tlsPort])
+      if (port && byListener.get(`${listen.address}:${port}`) === this)
+        byListener.delete(`${listen.address}:${port}`)
     this.#stack?.destroy()
     this.#stack = undefined
+    for (const socket of this.#sockets) socket.destroy()
+    this.#sockets.clear()
+    this.#abort.abort()
   }
 
   /** Our own contact for `user`, on the transport a peer reaches us by. */
@@ -129,15 +191,12 @@ export class SipStack {
         options.route.length > 0 && { route: options.route.map((r) => ({ ...r })) }),
       ...options.headers,
     }
-    if (options.body !== undefined) {
-      headers['content-type'] = options.contentType ?? 'text/plain'
-      headers['content-length'] = Buffer.byteLength(options.body)
-    } else headers['content-length'] = 0
+    if (options.body !== undefined) headers['content-type'] = options.contentType ?? 'text/plain'
     const request = {
       method: options.method,
       uri: options.uri,
       headers,
-      content: options.body ?? '',
+      content: toWire(options.body ?? ''),
     } as unknown as SipRequest
     return new Promise<SipResponse>((resolve) => {
       let settled = false
@@ -147,12 +206,14 @@ export class SipStack {
         resolve(sip.makeResponse(request, 408, 'Request Timeout (no final response)'))
       }, this.#timeoutMs)
       try {
-        stack.send(request, (response) => {
-          if (response.status < 200 || settled) return
-          settled = true
-          clearTimeout(timer)
-          resolve(response)
-        })
+        owners.run(this, () =>
+          stack.send(request, (response) => {
+            if (response.status < 200 || settled) return
+            settled = true
+            clearTimeout(timer)
+            resolve(response)
+          }),
+        )
       } catch (err) {
         settled = true
         clearTimeout(timer)
@@ -183,17 +244,13 @@ export class SipStack {
         params: { ...request.headers.to.params, tag: extra.toTag },
       }
     }
-    if (extra.body !== undefined) {
-      headers['content-type'] = extra.contentType ?? 'text/plain'
-      headers['content-length'] = Buffer.byteLength(extra.body)
-    } else headers['content-length'] = 0
+    if (extra.body !== undefined) headers['content-type'] = extra.contentType ?? 'text/plain'
     try {
-      stack.send(
-        sip.makeResponse(request, status, reason, {
-          headers,
-          ...(extra.body !== undefined && { content: extra.body }),
-        }),
-      )
+      const response = sip.makeResponse(request, status, reason, {
+        headers,
+        ...(extra.body !== undefined && { content: toWire(extra.body) }),
+      })
+      owners.run(this, () => stack.send(response))
     } catch (err) {
       this.#log.warn({ status, err: String(err) }, 'response could not be sent')
     }
