@@ -61,6 +61,8 @@ export class SipConnection implements Connection {
   readonly #in = new Map<string, InSubscription>()
   /** IM sessions accepted from peers (INVITE with m=message), by Call-ID. */
   readonly #sessions = new Set<string>()
+  /** IM sessions Parley opened (session mode), by `identity|recipient`. */
+  readonly #outSessions = new Map<string, Promise<Dialog>>()
   /** `identity|watcher` pairs the host approved. */
   #approved = new Set<string>()
   readonly #licensedSet: Set<string>
@@ -122,11 +124,15 @@ export class SipConnection implements Connection {
       Promise.allSettled([
         ...[...this.#in.values()].map((s) => this.#notify(s, 'terminated;reason=noresource')),
         ...[...this.#out.values()].map((s) => this.#subscribeIn(s, 0)),
+        ...[...this.#outSessions.values()].map(async (session) =>
+          this.#inDialog(await session, 'BYE', {}),
+        ),
       ]),
       new Promise((resolve) => setTimeout(resolve, 2000)),
     ])
     this.#out.clear()
     this.#in.clear()
+    this.#outSessions.clear()
     this.#stack.stop()
     this.#ctx.reportStatus({ state: 'offline', reason: 'stopped' })
   }
@@ -134,6 +140,7 @@ export class SipConnection implements Connection {
   async send(message: OutboundMessage): Promise<SendResult> {
     const from = this.#identityUri(message.from)
     const to = this.#remoteUri(message.to)
+    if (this.#config.imMode === 'session') return this.#sendInSession(from, to, message.text)
     const callId = newCallId(this.#config.domain)
     const response = await this.#initial('MESSAGE', from, to, callId, {
       contentType: 'text/plain; charset=utf-8',
@@ -141,6 +148,70 @@ export class SipConnection implements Connection {
     })
     this.#check(response, `MESSAGE to ${to}`)
     return { remoteId: callId }
+  }
+
+  /**
+   * Session mode (as Lync's IM sessions): an INVITE with `m=message` opens a
+   * dialog per (identity, recipient), reused by later messages; MESSAGEs go
+   * inside it. A session the peer ended (481) is opened again once.
+   */
+  async #sendInSession(from: string, to: string, text: string): Promise<SendResult> {
+    for (let attempt = 1; ; attempt++) {
+      const session = await this.#session(from, to)
+      const response = await this.#inDialog(session, 'MESSAGE', {
+        contentType: 'text/plain; charset=utf-8',
+        body: text,
+      })
+      if (response.status === 481 && attempt === 1) {
+        this.#outSessions.delete(`${from}|${to}`)
+        continue
+      }
+      this.#check(response, `MESSAGE to ${to} (session)`)
+      return { remoteId: `${session.callId}|${session.cseq - 1}` }
+    }
+  }
+
+  #session(from: string, to: string): Promise<Dialog> {
+    const key = `${from}|${to}`
+    let session = this.#outSessions.get(key)
+    if (!session) {
+      session = this.#invite(from, to)
+      this.#outSessions.set(key, session)
+      session.catch(() => this.#outSessions.delete(key))
+    }
+    return session
+  }
+
+  async #invite(from: string, to: string): Promise<Dialog> {
+    const callId = newCallId(this.#config.domain)
+    const dialog: Dialog = {
+      callId,
+      localTag: newTag(),
+      remoteTag: undefined,
+      localUri: from,
+      remoteUri: to,
+      remoteTarget: to,
+      routeSet: this.#peerRoute(to),
+      cseq: 1,
+    }
+    const sdp = messageSdp(this.#config.listen.address, this.#config.listen.port)
+    const invite = await this.#inDialog(dialog, 'INVITE', {
+      contentType: 'application/sdp',
+      body: sdp,
+    })
+    this.#check(invite, `INVITE to ${to}`)
+    completeFromResponse(dialog, invite)
+    const { from: fromHeader, to: toHeader } = dialogParties(dialog)
+    this.#stack.ack({
+      method: 'ACK',
+      uri: dialog.remoteTarget,
+      from: fromHeader,
+      to: toHeader,
+      callId,
+      cseq: invite.headers.cseq.seq,
+      route: dialog.routeSet,
+    })
+    return dialog
   }
 
   async subscribe(request: SubscriptionRequest): Promise<void> {
@@ -479,15 +550,7 @@ export class SipConnection implements Connection {
       // An IM session: accept it; its MESSAGEs arrive in the dialog.
       this.#sessions.add(request.headers['call-id'])
       const contact = this.#stack.contact(sipUser(identity), this.#transportOf(request))
-      const answer = [
-        'v=0',
-        `o=- 0 0 IN IP4 ${this.#config.listen.address}`,
-        's=session',
-        `c=IN IP4 ${this.#config.listen.address}`,
-        't=0 0',
-        `m=message ${this.#config.listen.port} sip null`,
-        '',
-      ].join('\r\n')
+      const answer = messageSdp(this.#config.listen.address, this.#config.listen.port)
       this.#stack.respond(request, 200, 'OK', {
         toTag: newTag(),
         headers: { contact: [contact], ...recordRoute(request) },
@@ -705,6 +768,19 @@ export class SipConnection implements Connection {
         this.#ctx.log.warn({ err: (err as Error).message }, 'could not store approvals'),
       )
   }
+}
+
+/** An SDP offer/answer for an IM session: one `m=message` line (RFC 4975's form, as Lync used). */
+function messageSdp(address: string, port: number): string {
+  return [
+    'v=0',
+    `o=- 0 0 IN IP4 ${address}`,
+    's=session',
+    `c=IN IP4 ${address}`,
+    't=0 0',
+    `m=message ${port} sip null`,
+    '',
+  ].join('\r\n')
 }
 
 /** A dialog-creating request's Record-Route, copied into its 2xx (RFC 3261 §12.1.1). */

@@ -180,24 +180,7 @@ export class SipStack {
   request(options: RequestOptions): Promise<SipResponse> {
     const stack = this.#stack
     if (!stack) return Promise.reject(new Error('SIP stack not started'))
-    const headers: Record<string, unknown> = {
-      to: options.to,
-      from: options.from,
-      'call-id': options.callId,
-      cseq: { method: options.method, seq: options.cseq },
-      'max-forwards': 70,
-      ...(options.contact && { contact: [options.contact] }),
-      ...(options.route &&
-        options.route.length > 0 && { route: options.route.map((r) => ({ ...r })) }),
-      ...options.headers,
-    }
-    if (options.body !== undefined) headers['content-type'] = options.contentType ?? 'text/plain'
-    const request = {
-      method: options.method,
-      uri: options.uri,
-      headers,
-      content: toWire(options.body ?? ''),
-    } as unknown as SipRequest
+    const request = this.#build(options)
     return new Promise<SipResponse>((resolve) => {
       let settled = false
       const timer = setTimeout(() => {
@@ -221,6 +204,40 @@ export class SipStack {
         resolve(sip.makeResponse(request, 503, 'Service Unavailable (not sent)'))
       }
     })
+  }
+
+  /** Sends an ACK for a 2xx to INVITE (no transaction, no response). */
+  ack(options: RequestOptions): void {
+    const stack = this.#stack
+    if (!stack) return
+    try {
+      const ack = this.#build({ ...options, method: 'ACK' })
+      owners.run(this, () => stack.send(ack))
+    } catch (err) {
+      this.#log.warn({ err: String(err) }, 'ACK could not be sent')
+    }
+  }
+
+  #build(options: RequestOptions): SipRequest {
+    const headers: Record<string, unknown> = {
+      to: options.to,
+      from: options.from,
+      'call-id': options.callId,
+      cseq: { method: options.method, seq: options.cseq },
+      'max-forwards': 70,
+      ...(options.contact && { contact: [options.contact] }),
+      ...(options.route &&
+        options.route.length > 0 && { route: options.route.map((r) => ({ ...r })) }),
+      ...options.headers,
+    }
+    if (options.body !== undefined) headers['content-type'] = options.contentType ?? 'text/plain'
+    const request = {
+      method: options.method,
+      uri: options.uri,
+      headers,
+      content: toWire(options.body ?? ''),
+    } as unknown as SipRequest
+    return request
   }
 
   /** Answers `request` (adds a To tag when the request had none and `toTag` is given). */

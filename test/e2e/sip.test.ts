@@ -209,3 +209,40 @@ t.test(
     t.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200)
   },
 )
+
+t.test('session mode: messages go inside an INVITE session, one per recipient', async (t) => {
+  const { app, alice } = await world(t, 'echo', { imMode: 'session' })
+  alice.handler = (rq) =>
+    rq.method === 'INVITE'
+      ? {
+          status: 200,
+          headers: { contact: `<${alice.contact}>` },
+          contentType: 'application/sdp',
+          body: 'v=0\r\no=- 0 0 IN IP4 127.0.0.3\r\ns=-\r\nc=IN IP4 127.0.0.3\r\nt=0 0\r\nm=message 5060 sip null\r\n',
+        }
+      : undefined
+  for (const text of ['first in the session', 'second in the session']) {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/messages',
+      payload: { to: 'sip:sip:alice@aol.test', text },
+    })
+    t.equal(res.statusCode, 202)
+  }
+  const first = await body(alice, 'first in the session')
+  const second = await body(alice, 'second in the session')
+  const invites = alice.received.filter((rq) => rq.method === 'INVITE')
+  t.equal(invites.length, 1, 'one INVITE for both messages')
+  t.equal(first.callId, invites[0]?.callId, 'the MESSAGE is inside the INVITE dialog')
+  t.equal(second.callId, first.callId)
+  t.ok(second.cseq > first.cseq, 'CSeq grows within the dialog')
+  await alice.waitFor((rq) => rq.method === 'ACK' && rq.callId === first.callId, 5000)
+
+  // Inbound: an IM session offer is accepted with an m=message answer.
+  const offer = await alice.request('INVITE', BOT, {
+    contentType: 'application/sdp',
+    body: 'v=0\r\no=- 0 0 IN IP4 127.0.0.3\r\ns=-\r\nc=IN IP4 127.0.0.3\r\nt=0 0\r\nm=message 5060 sip null\r\n',
+  })
+  t.equal(offer.status, 200)
+  t.match(offer.body, /m=message/)
+})
