@@ -194,6 +194,7 @@ export async function buildApp(
       log: app.log,
       settings: config.queues,
       subscriptions: (network, event, jobId) => turns.onSubscription(network, event, jobId),
+      calls: (network, event, jobId) => turns.onCall(network, event, jobId),
     })
     await presence.start()
     workers.start(plugins.map((p) => p.name))

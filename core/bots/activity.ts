@@ -104,3 +104,15 @@ export function presenceActivity(
     value: input.value,
   }
 }
+
+/** An audio/video call offer the network was already answered for: an `event` named `call.offer`. */
+export function callOfferActivity(
+  input: EventActivityInput & { media: string[]; answered: number },
+): Partial<Activity> {
+  return {
+    ...pairActivity(input),
+    type: ActivityTypes.Event,
+    name: 'call.offer',
+    value: { media: input.media, answered: input.answered },
+  }
+}

@@ -2,6 +2,7 @@ import type { Activity } from 'botbuilder'
 import type { FastifyBaseLogger } from 'fastify'
 import {
   CONTACT_EVENTS,
+  type InboundCall,
   type InboundSubscription,
   type Presence,
   parleyError,
@@ -11,7 +12,7 @@ import type { Accepted, LiveEntry } from '../presence/live-store.js'
 import { derivedId } from '../queue/names.js'
 import type { RunnableBot } from '../queue/workers.js'
 import type { Store } from '../store/store.js'
-import { contactRelationActivity, presenceActivity } from './activity.js'
+import { callOfferActivity, contactRelationActivity, presenceActivity } from './activity.js'
 import type { ContactAction, FederationAdapter } from './federation-adapter.js'
 import type { BotDirectory } from './load-bots.js'
 
@@ -73,6 +74,23 @@ export class ContactTurns {
     // If the bot fails, the request stays as it is (pending): a REST client can still decide it.
     await this.turn(bot, activity, 'bot failed on a contact update; the contact is left as it was')
     return result
+  }
+
+  /** Inbound worker: a call offer (no media here: the plugin has answered it); the bot is told. */
+  async onCall(network: string, event: InboundCall, jobId: string) {
+    const bot = this.deps.bots.botFor(event.to)
+    if (!bot) return { bot: null }
+    const activity = callOfferActivity({
+      network,
+      identity: event.to,
+      address: event.from,
+      botName: bot.name,
+      id: derivedId(jobId, 'call'),
+      media: event.media,
+      answered: event.answered,
+    })
+    await this.turn(bot, activity, 'bot failed on a call offer')
+    return { bot: bot.name }
   }
 
   /** Presence worker: a changed presence of someone an identity watches. */

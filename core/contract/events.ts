@@ -53,6 +53,20 @@ export interface InboundReceipt extends InboundBase {
   status: 'delivered' | 'displayed'
 }
 
+/**
+ * An audio/video call offer (e.g. a Windows Live INVITE). Parley carries no
+ * media: the plugin has already answered it (`answered`, a SIP status such
+ * as 488); the bot is told, as an `event` activity named `call.offer`.
+ */
+export interface InboundCall extends InboundBase {
+  type: 'call'
+  action: 'offer'
+  /** Media offered, e.g. `audio`, `video`. */
+  media: string[]
+  /** The status the network was answered with. */
+  answered: number
+}
+
 /** Everything a plugin hands to the host through `ctx.emit`. */
 export type InboundEvent =
   | InboundMessage
@@ -60,8 +74,16 @@ export type InboundEvent =
   | InboundSubscription
   | InboundTyping
   | InboundReceipt
+  | InboundCall
 
-export const INBOUND_TYPES = ['message', 'presence', 'subscription', 'typing', 'receipt'] as const
+export const INBOUND_TYPES = [
+  'message',
+  'presence',
+  'subscription',
+  'typing',
+  'receipt',
+  'call',
+] as const
 
 /** What the outbound worker asks a plugin to send. */
 export interface OutboundMessage {

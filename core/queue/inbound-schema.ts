@@ -46,6 +46,13 @@ export const InboundEventSchema = Type.Union([
     receiptFor: Type.String({ minLength: 1, maxLength: 512 }),
     status: Type.Union([Type.Literal('delivered'), Type.Literal('displayed')]),
   }),
+  Type.Object({
+    ...Base,
+    type: Type.Literal('call'),
+    action: Type.Literal('offer'),
+    media: Type.Array(Type.String({ minLength: 1, maxLength: 32 }), { maxItems: 16 }),
+    answered: Type.Integer({ minimum: 100, maximum: 699 }),
+  }),
 ])
 
 /** Compiled once: every inbound event is checked against it on the hot path. */

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import {
   type BotHandler,
   type Connection,
+  type InboundCall,
   type InboundMessage,
   type InboundSubscription,
   type OutboundMessage,
@@ -55,6 +56,8 @@ interface WorkerDeps {
    * A rejection retries the job, so it must be safe to run twice.
    */
   subscriptions?(network: string, event: InboundSubscription, jobId: string): Promise<unknown>
+  /** Tells the bot of a call offer (already answered by the plugin). */
+  calls?(network: string, event: InboundCall, jobId: string): Promise<unknown>
 }
 
 /** Delay of an outbound job parked at shutdown because its network was not online. */
@@ -164,6 +167,9 @@ export class Workers {
     const { network, event } = job.data
     if (event.type === 'subscription' && this.deps.subscriptions) {
       return this.deps.subscriptions(network, event, job.id ?? event.remoteId)
+    }
+    if (event.type === 'call' && this.deps.calls) {
+      return this.deps.calls(network, event, job.id ?? event.remoteId)
     }
     if (event.type !== 'message') {
       // Typing and receipts reach bots in later work; they are accepted and logged.

@@ -69,6 +69,8 @@ export const SipConfig = Type.Object(
      * with PARLEY_ERR_PIC_LICENCE. Unset: no licence needed.
      */
     licensed: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 255 }))),
+    /** Tell the host (and so the bot) of audio/video call offers, as `call` events. @defaultValue false */
+    callEvents: Type.Boolean({ default: false }),
     /** Answer to an audio/video INVITE (Parley has no media). */
     callRefusal: Type.Integer({ minimum: 400, maximum: 699, default: 488 }),
   },

@@ -564,6 +564,19 @@ export class SipConnection implements Connection {
       { from: request.headers.from?.uri, media, via: remote.address },
       'audio/video call refused: no media here',
     )
+    const caller = this.#sender(request)
+    if (this.#config.callEvents && caller) {
+      void this.#emitQuietly({
+        type: 'call',
+        action: 'offer',
+        from: this.#address(caller),
+        to: this.#address(identity),
+        remoteId: `call-${request.headers['call-id']}`,
+        media: media.filter((m): m is string => typeof m === 'string').slice(0, 16),
+        answered: this.#config.callRefusal,
+        at: new Date().toISOString(),
+      })
+    }
     this.#stack.respond(request, this.#config.callRefusal, 'Not Acceptable Here', {
       toTag: newTag(),
       headers: { warning: '399 parley "no media: instant messaging and presence only"' },

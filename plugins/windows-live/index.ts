@@ -26,7 +26,7 @@ export default defineProfile({
     subscriptions: true,
     typing: false,
     receipts: false,
-    audioVideo: false,
+    audioVideo: true,
     groupChat: false,
   },
   configSchema: providerOptions({
@@ -43,5 +43,7 @@ export default defineProfile({
     peers: [{ domains: o.domains ?? DOMAINS, ...o.proxy }],
     imMode: o.imMode,
     callRefusal: 488,
+    // The call reaches the bot as `call.offer` (Windows Live had A/V; Parley answers the signalling only).
+    callEvents: true,
   }),
 })

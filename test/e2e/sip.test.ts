@@ -246,3 +246,19 @@ t.test('session mode: messages go inside an INVITE session, one per recipient', 
   t.equal(offer.status, 200)
   t.match(offer.body, /m=message/)
 })
+
+t.test(
+  'with callEvents (Windows Live), an A/V offer reaches the bot as call.offer, and is refused',
+  async (t) => {
+    const { alice } = await world(t, 'watcher', { callEvents: true })
+    const sdp =
+      'v=0\r\no=- 1 1 IN IP4 127.0.0.3\r\ns=call\r\nc=IN IP4 127.0.0.3\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\nm=video 4002 RTP/AVP 96\r\n'
+    const invite = await alice.request('INVITE', BOT, { body: sdp, contentType: 'application/sdp' })
+    t.equal(invite.status, 488, 'the signalling is answered: no media here')
+    const offer = await waitFor('the call.offer event', () =>
+      seen.find((a) => a.name === 'call.offer' && a.from?.id === 'sip:sip:alice@aol.test'),
+    )
+    t.same(offer.value, { media: ['audio', 'video'], answered: 488 })
+    t.equal(offer.recipient?.id, BOT_ADDRESS)
+  },
+)
