@@ -69,6 +69,21 @@ export const SipConfig = Type.Object(
      * with PARLEY_ERR_PIC_LICENCE. Unset: no licence needed.
      */
     licensed: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 255 }))),
+    /**
+     * Windows Live name decoration: users of other domains are written
+     * `user(domain)@<domain>` on the wire (e.g. `alice(contoso.com)@msn.com`);
+     * addresses in Parley stay `sip:alice@contoso.com`. `native` domains are
+     * written as they are.
+     */
+    decoration: Type.Optional(
+      Type.Object(
+        {
+          domain: Type.String({ minLength: 1, maxLength: 253 }),
+          native: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { default: [] }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     /** Tell the host (and so the bot) of audio/video call offers, as `call` events. @defaultValue false */
     callEvents: Type.Boolean({ default: false }),
     /** Answer to an audio/video INVITE (Parley has no media). */

@@ -31,7 +31,7 @@ import {
   subscriptionState,
 } from './dialogs.js'
 import { buildPidf, readPidf } from './pidf.js'
-import { normalizeSipUri, sipDomain } from './sip-uri.js'
+import { decorateLive, normalizeSipUri, sipDomain, undecorateLive } from './sip-uri.js'
 import {
   fromWire,
   header,
@@ -672,8 +672,30 @@ export class SipConnection implements Connection {
 
   // ------------------------------------------------------------ helpers
 
+  /** A wire URI as a Parley address (undecorated: `alice(contoso.com)@msn.com` is `alice@contoso.com`). */
   #address(uri: string): AddressString {
-    return `${this.#config.network}:${uri}`
+    const { decoration } = this.#config
+    let canonical = uri
+    if (decoration) {
+      try {
+        canonical = undecorateLive(uri, decoration.domain)
+      } catch {}
+    }
+    return `${this.#config.network}:${canonical}`
+  }
+
+  /** A canonical URI as the wire writes it (decorated for Windows Live, when configured). */
+  #decorate(uri: string): string {
+    const { decoration } = this.#config
+    if (!decoration) return uri
+    const host = sipDomain(uri)
+    if (
+      host === this.#config.domain ||
+      host === decoration.domain ||
+      decoration.native.includes(host)
+    )
+      return uri
+    return decorateLive(uri, decoration.domain)
   }
 
   #identityUri(address: string): string {
@@ -720,7 +742,7 @@ export class SipConnection implements Connection {
     const prefix = `${this.#config.network}:`
     const id = address.startsWith(prefix) ? address.slice(prefix.length) : address
     try {
-      return normalizeSipUri(id)
+      return this.#decorate(normalizeSipUri(id))
     } catch (err) {
       throw new PluginError('PARLEY_ERR_ADDRESS_INVALID', (err as Error).message, {
         retryable: false,

@@ -77,11 +77,11 @@ export function sipDomain(uri: string): string {
  * `sip:alice(contoso.com)@msn.com`. An address already at msn.com (native,
  * or already decorated) is returned normalised.
  */
-export function decorateLive(id: string): string {
+export function decorateLive(id: string, liveDomain = LIVE_DOMAIN): string {
   const { user, host } = parseSipUri(id)
-  if (host === LIVE_DOMAIN) return `sip:${user}@${host}`
+  if (host === liveDomain) return `sip:${user}@${host}`
   if (/[()]/.test(user)) invalid(id, 'user part already holds parentheses')
-  return `sip:${user}(${host})@${LIVE_DOMAIN}`
+  return `sip:${user}(${host})@${liveDomain}`
 }
 
 /**
@@ -89,9 +89,9 @@ export function decorateLive(id: string): string {
  * `sip:alice@contoso.com`. An address that is not decorated is returned
  * normalised.
  */
-export function undecorateLive(id: string): string {
+export function undecorateLive(id: string, liveDomain = LIVE_DOMAIN): string {
   const { user, host } = parseSipUri(id)
-  if (host !== LIVE_DOMAIN) return `sip:${user}@${host}`
+  if (host !== liveDomain) return `sip:${user}@${host}`
   const match = /^([^()]*)\(([^()]*)\)$/.exec(user)
   if (!match) {
     if (/[()]/.test(user)) invalid(id, 'malformed Windows Live decoration')

@@ -7,7 +7,8 @@
  */
 import { defineProfile, providerOptions } from '../../core/contract/index.js'
 
-const DOMAINS = ['hotmail.com', 'live.com', 'msn.com']
+/** msn.com first: it is the domain other users are decorated into. */
+const DOMAINS = ['msn.com', 'hotmail.com', 'live.com']
 
 export default defineProfile({
   name: 'windows-live',
@@ -43,6 +44,8 @@ export default defineProfile({
     peers: [{ domains: o.domains ?? DOMAINS, ...o.proxy }],
     imMode: o.imMode,
     callRefusal: 488,
+    // Users of other domains are `user(domain)@msn.com` on the wire (the first served domain).
+    decoration: { domain: (o.domains ?? DOMAINS)[0], native: o.domains ?? DOMAINS },
     // The call reaches the bot as `call.offer` (Windows Live had A/V; Parley answers the signalling only).
     callEvents: true,
   }),

@@ -262,3 +262,41 @@ t.test(
     t.equal(offer.recipient?.id, BOT_ADDRESS)
   },
 )
+
+t.test(
+  'Windows Live name decoration: user(domain)@live-domain on the wire, plain in Parley',
+  async (t) => {
+    const { app, kamailio } = await world(t, 'echo', {
+      decoration: { domain: 'live.test', native: ['live.test'] },
+    })
+    const carol = await connectSipUser({
+      kamailio,
+      username: 'carol(contoso.example)',
+      domain: 'live.test',
+      address: '127.0.0.4',
+      transport: 'tcp',
+    })
+    t.teardown(() => carol.stop())
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/messages',
+      payload: { to: 'sip:sip:carol@contoso.example', text: 'decorated on the wire' },
+    })
+    t.equal(res.statusCode, 202)
+    const got = await carol.waitFor(
+      (rq) => rq.method === 'MESSAGE' && rq.body === 'decorated on the wire',
+      10_000,
+    )
+    t.match(got.to, /carol\(contoso\.example\)@live\.test/, 'the To header is decorated')
+    t.equal(await carol.message(BOT, 'hi from a custom domain'), 200)
+    await carol.waitFor(
+      (rq) => rq.method === 'MESSAGE' && rq.body === 'echo: hi from a custom domain',
+      10_000,
+    )
+    const inbound = await waitFor('the inbound record', async () => {
+      const list = (await app.inject({ method: 'GET', url: '/v1/messages?direction=in' })).json()
+      return list.messages.find((m: { text: string }) => m.text === 'hi from a custom domain')
+    })
+    t.equal(inbound.from, 'sip:sip:carol@contoso.example', 'Parley sees the plain address')
+  },
+)
