@@ -114,6 +114,8 @@ export class SipStack {
           requestCert: true,
           rejectUnauthorized: tls.requireClientCert,
           signal: this.#abort.signal,
+          // Outgoing TLS connections leave from the edge's own address (what its Via and Contact say).
+          localAddress: listen.address,
         }
       : undefined
     watchSockets()
@@ -129,7 +131,16 @@ export class SipStack {
           tcp: listen.tcp,
           ...(tlsOptions && listen.tlsPort && { tls: tlsOptions, tls_port: listen.tlsPort }),
           maxContentLength: this.#config.maxBodyBytes,
-          logger: { error: (e) => this.#log.debug({ err: String(e) }, 'sip stack') },
+          logger: {
+            error: (e) => this.#log.debug({ err: String(e) }, 'sip stack'),
+            // The package stamps every Via with `port`, TLS included: a peer that
+            // opens a new connection for a response (RFC 3261 §18.2.2) must reach the TLS port.
+            send: (m) => {
+              const via = 'method' in m ? m.headers.via?.[0] : undefined
+              if (via?.protocol?.toUpperCase() === 'TLS' && listen.tlsPort)
+                via.port = listen.tlsPort
+            },
+          },
         },
         (request, remote) => {
           try {
