@@ -57,6 +57,11 @@ export const SipConfig = Type.Object(
     peers: Type.Array(SipPeer, { default: [] }),
     /** How instant messages go out: pager-mode MESSAGE (RFC 3428) or an INVITE session. @defaultValue 'pager' */
     imMode: Type.Union([Type.Literal('pager'), Type.Literal('session')], { default: 'pager' }),
+    /** How often peers are probed (a TCP/TLS connection) while online. */
+    probeIntervalMs: Type.Integer({ minimum: 100, default: 30000 }),
+    /** First delay before probing unreachable peers again; doubles, with jitter, up to reconnectMaxMs. */
+    reconnectMinMs: Type.Integer({ minimum: 10, default: 1000 }),
+    reconnectMaxMs: Type.Integer({ minimum: 10, default: 60000 }),
     /** SUBSCRIBE expiry asked for (seconds); refreshed before it runs out. */
     subscribeExpires: Type.Integer({ minimum: 60, maximum: 86400, default: 3600 }),
     /** Give up on a request without a final response after this (RFC 3261 Timer F is 32 s). */

@@ -8,6 +8,7 @@
  * Nothing a peer sends can throw out of here: unusable requests get the
  * right SIP error and a PARLEY_ERR_WIRE_INVALID log line.
  */
+import { createHash } from 'node:crypto'
 import {
   type AddressString,
   type Availability,
@@ -68,6 +69,9 @@ export class SipConnection implements Connection {
   readonly #licensedSet: Set<string>
   readonly #own = new Map<string, { availability: Availability; status?: string }>()
   #started = false
+  #probeTimer: NodeJS.Timeout | undefined
+  #probeFailures = 0
+  #lastProbeError = ''
 
   constructor(ctx: PluginContext, config: SipConfig) {
     this.#ctx = ctx
@@ -112,12 +116,77 @@ export class SipConnection implements Connection {
     }
     this.#started = true
     for (const uri of this.#identities.keys()) this.#own.set(uri, { availability: 'available' })
-    this.#ctx.reportStatus({ state: 'online' })
+    // Reachable peers are what "online" means for an edge: probe them now, then every probeIntervalMs.
+    const state = await this.#probe()
+    this.#scheduleProbe(state === 'online' ? this.#config.probeIntervalMs : this.#backoff())
+    if (state === 'failed') {
+      const failure = new PluginError('PARLEY_ERR_AUTH_FAILED', this.#lastProbeError, {
+        retryable: false,
+      })
+      throw failure
+    }
+    if (state !== 'online' && state !== 'degraded') {
+      throw new PluginError('PARLEY_ERR_NOT_CONNECTED', this.#lastProbeError, { retryable: true })
+    }
+  }
+
+  /**
+   * Opens a connection to every TCP/TLS peer: all reachable is `online`,
+   * some `degraded`, none `offline`; a TLS handshake the peer rejects (or a
+   * certificate we cannot verify) is `failed`, an operator's problem.
+   * UDP peers cannot be probed this way and count as reachable.
+   */
+  async #probe(): Promise<'online' | 'degraded' | 'offline' | 'failed'> {
+    const results = await Promise.all(this.#config.peers.map((peer) => this.#stack.probe(peer)))
+    const failures = results.filter((r) => r.error)
+    const auth = failures.find((r) => r.auth)
+    this.#lastProbeError = failures.map((f) => f.error).join('; ')
+    let state: 'online' | 'degraded' | 'offline' | 'failed'
+    if (auth) state = 'failed'
+    else if (failures.length === 0) state = 'online'
+    else if (failures.length < results.length) state = 'degraded'
+    else state = 'offline'
+    if (!this.#started) return state
+    if (state === 'online') this.#ctx.reportStatus({ state: 'online' })
+    else
+      this.#ctx.reportStatus({
+        state,
+        reason: this.#lastProbeError,
+        retryable: state !== 'failed',
+        condition: auth
+          ? 'PARLEY_ERR_AUTH_FAILED'
+          : (failures[0]?.code ?? 'PARLEY_ERR_NOT_CONNECTED'),
+      })
+    this.#probeFailures = state === 'online' ? 0 : this.#probeFailures + 1
+    return state
+  }
+
+  #scheduleProbe(delayMs: number): void {
+    clearTimeout(this.#probeTimer)
+    if (!this.#started) return
+    const retrying = this.#probeFailures > 0
+    this.#probeTimer = setTimeout(async () => {
+      if (retrying) this.#ctx.reportStatus({ state: 'connecting', reason: 'probing peers again' })
+      const state = await this.#probe().catch(() => 'offline' as const)
+      this.#scheduleProbe(state === 'online' ? this.#config.probeIntervalMs : this.#backoff())
+    }, delayMs)
+    this.#probeTimer.unref()
+  }
+
+  /** Jittered exponential backoff between probes of unreachable peers. */
+  #backoff(): number {
+    const { reconnectMinMs, reconnectMaxMs } = this.#config
+    const ceiling = Math.min(
+      reconnectMaxMs,
+      reconnectMinMs * 2 ** Math.min(this.#probeFailures, 16),
+    )
+    return Math.round(ceiling / 2 + Math.random() * (ceiling / 2))
   }
 
   async stop(): Promise<void> {
     if (!this.#started) return
     this.#started = false
+    clearTimeout(this.#probeTimer)
     for (const sub of this.#out.values()) clearTimeout(sub.refresh)
     // Tell watchers the subscriptions end, and end ours (best effort, bounded).
     await Promise.race([
@@ -138,10 +207,12 @@ export class SipConnection implements Connection {
   }
 
   async send(message: OutboundMessage): Promise<SendResult> {
+    this.#requireStarted()
     const from = this.#identityUri(message.from)
     const to = this.#remoteUri(message.to)
     if (this.#config.imMode === 'session') return this.#sendInSession(from, to, message.text)
-    const callId = newCallId(this.#config.domain)
+    // Derived from Parley's message id: a retry is the same SIP request, and keeps its remote id.
+    const callId = stableCallId(message.id, this.#config.domain)
     const response = await this.#initial('MESSAGE', from, to, callId, {
       contentType: 'text/plain; charset=utf-8',
       body: message.text,
@@ -193,6 +264,7 @@ export class SipConnection implements Connection {
       remoteTarget: to,
       routeSet: this.#peerRoute(to),
       cseq: 1,
+      transport: this.#peerFor(to).transport,
     }
     const sdp = messageSdp(this.#config.listen.address, this.#config.listen.port)
     const invite = await this.#inDialog(dialog, 'INVITE', {
@@ -215,6 +287,7 @@ export class SipConnection implements Connection {
   }
 
   async subscribe(request: SubscriptionRequest): Promise<void> {
+    this.#requireStarted()
     const identity = this.#identityUri(request.from)
     const remote = this.#remoteUri(request.to)
     const existing = [...this.#out.values()].find(
@@ -236,6 +309,7 @@ export class SipConnection implements Connection {
       remoteTarget: remote,
       routeSet: this.#peerRoute(remote),
       cseq: 1,
+      transport: this.#peerFor(remote).transport,
       expires: this.#config.subscribeExpires,
       active: false,
     }
@@ -294,28 +368,53 @@ export class SipConnection implements Connection {
     )
   }
 
+  #requireStarted(): void {
+    if (!this.#started)
+      throw new PluginError('PARLEY_ERR_NOT_CONNECTED', 'the SIP edge is not started', {
+        retryable: true,
+      })
+  }
+
   // ------------------------------------------------------------ requests in
 
   #onRequest(request: SipRequest, remote: Remote): void {
+    const handled = (work: Promise<void>) =>
+      work.catch((err: unknown) =>
+        this.#ctx.log.warn(
+          {
+            code: 'PARLEY_ERR_WIRE_INVALID',
+            method: request.method,
+            callId: request.headers['call-id'],
+            err: (err as Error)?.message ?? String(err),
+          },
+          'request handling failed',
+        ),
+      )
     switch (request.method) {
       case 'MESSAGE':
-        void this.#onMessage(request)
+        void handled(this.#onMessage(request))
         return
       case 'SUBSCRIBE':
-        void this.#onSubscribe(request)
+        void handled(this.#onSubscribe(request))
         return
       case 'NOTIFY':
-        void this.#onNotify(request)
+        void handled(this.#onNotify(request))
         return
       case 'INVITE':
         this.#onInvite(request, remote)
         return
-      case 'BYE':
-        this.#sessions.delete(request.headers['call-id'])
-        this.#stack.respond(request, 200, 'OK')
+      case 'BYE': {
+        // RFC 3261 §15.1.2: a BYE for no dialog of ours is 481.
+        const known = this.#sessions.delete(request.headers['call-id'])
+        if (known) this.#stack.respond(request, 200, 'OK')
+        else this.#stack.respond(request, 481, 'Call/Transaction Does Not Exist')
+        return
+      }
+      case 'CANCEL':
+        // INVITEs are answered at once, so there is never a pending one to cancel (RFC 3261 §9.2).
+        this.#stack.respond(request, 481, 'Call/Transaction Does Not Exist')
         return
       case 'ACK':
-      case 'CANCEL':
         return
       case 'OPTIONS':
         this.#stack.respond(request, 200, 'OK', {
@@ -423,7 +522,7 @@ export class SipConnection implements Connection {
     const sub: InSubscription = existing ?? {
       kind: 'in',
       identity,
-      ...dialogFromRequest(request, newTag(), identity, watcher),
+      ...dialogFromRequest(request, newTag(), identity, watcher, this.#transportOf(request)),
       expiresAt: 0,
       state: approved ? 'active' : 'pending',
     }
@@ -662,10 +761,7 @@ export class SipConnection implements Connection {
       callId: dialog.callId,
       cseq: dialog.cseq++,
       route: dialog.routeSet,
-      contact: this.#stack.contact(
-        sipUser(dialog.localUri),
-        this.#peerFor(dialog.remoteUri).transport,
-      ),
+      contact: this.#stack.contact(sipUser(dialog.localUri), dialog.transport),
       ...extra,
     })
   }
@@ -803,6 +899,10 @@ export class SipConnection implements Connection {
         this.#ctx.log.warn({ err: (err as Error).message }, 'could not store approvals'),
       )
   }
+}
+
+function stableCallId(messageId: string, domain: string): string {
+  return `${createHash('sha256').update(messageId).digest('hex').slice(0, 32)}@${domain}`
 }
 
 /** An SDP offer/answer for an IM session: one `m=message` line (RFC 4975's form, as Lync used). */

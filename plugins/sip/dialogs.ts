@@ -18,6 +18,8 @@ export interface Dialog {
   routeSet: NameAddr[]
   /** Our next CSeq. */
   cseq: number
+  /** The transport the dialog's requests use (the peer's, or the one the remote came in on). */
+  transport: 'udp' | 'tcp' | 'tls'
 }
 
 /** A SUBSCRIBE Parley sent (we watch them). */
@@ -55,6 +57,7 @@ export function dialogFromRequest(
   localTag: string,
   localUri: string,
   remoteUri: string,
+  transport: Dialog['transport'],
 ): Dialog {
   return {
     callId: request.headers['call-id'],
@@ -65,6 +68,7 @@ export function dialogFromRequest(
     remoteTarget: firstContact(request) ?? remoteUri,
     routeSet: routes(request),
     cseq: 1,
+    transport,
   }
 }
 

@@ -9,7 +9,8 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import { randomBytes } from 'node:crypto'
 import dc from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
-import type { Socket } from 'node:net'
+import { isIP, connect as netConnect, type Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import sip, { type NameAddr, type Remote, type SipRequest, type SipResponse, type Stack } from 'sip'
 import type { Logger } from '../../core/contract/index.js'
 import type { SipConfig, SipPeer } from './config.js'
@@ -80,6 +81,16 @@ export interface RequestOptions {
   body?: string
 }
 
+/** The package's own body limit (it closes the connection beyond it): 4 MiB. */
+const MAX_WIRE_BODY = 4 * 1024 * 1024
+
+export interface ProbeResult {
+  error?: string
+  code?: string
+  /** The failure is about certificates (the peer's or ours). */
+  auth?: boolean
+}
+
 export interface StackHandlers {
   onRequest(request: SipRequest, remote: Remote): void
 }
@@ -130,7 +141,9 @@ export class SipStack {
           udp: listen.udp,
           tcp: listen.tcp,
           ...(tlsOptions && listen.tlsPort && { tls: tlsOptions, tls_port: listen.tlsPort }),
-          maxContentLength: this.#config.maxBodyBytes,
+          // The package drops the whole connection past this: keep it well above
+          // maxBodyBytes so an oversized MESSAGE gets its 413 instead.
+          maxContentLength: MAX_WIRE_BODY,
           logger: {
             error: (e) => this.#log.debug({ err: String(e) }, 'sip stack'),
             // The package stamps every Via with `port`, TLS included: a peer that
@@ -177,6 +190,59 @@ export class SipStack {
     for (const socket of this.#sockets) socket.destroy()
     this.#sockets.clear()
     this.#abort.abort()
+  }
+
+  /**
+   * Opens (and closes) a connection to `peer`: reachable, or why not. A TLS
+   * alert or a certificate that does not verify is `auth` (an operator's
+   * problem, not a transient one). UDP cannot be probed this way: reachable.
+   */
+  probe(peer: SipPeer, timeoutMs = 5000): Promise<ProbeResult> {
+    if (peer.transport === 'udp') return Promise.resolve({})
+    const { listen, tls: files } = this.#config
+    return new Promise<ProbeResult>((resolve) => {
+      let done = false
+      const finish = (result: ProbeResult) => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        socket.destroy()
+        resolve(result)
+      }
+      const fail = (err: NodeJS.ErrnoException) => {
+        const code = err.code ?? 'ECONNREFUSED'
+        const auth = /^ERR_SSL_|CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS_CERT/.test(code)
+        finish({
+          error: `${peer.host}:${peer.port} (${peer.transport}): ${err.message}`,
+          code,
+          auth,
+        })
+      }
+      const socket =
+        peer.transport === 'tls'
+          ? tlsConnect({
+              // tls.connect passes net options (localAddress) through; its types leave them out.
+              ...({ localAddress: listen.address } as object),
+              host: peer.host,
+              port: peer.port,
+              ...(files && {
+                cert: readFileSync(files.cert),
+                key: readFileSync(files.key),
+                ca: readFileSync(files.ca),
+              }),
+              ...(isIP(peer.host) === 0 && { servername: peer.host }),
+            })
+          : netConnect({ host: peer.host, port: peer.port, localAddress: listen.address })
+      const timer = setTimeout(
+        () => fail(Object.assign(new Error('no answer'), { code: 'ETIMEDOUT' })),
+        timeoutMs,
+      )
+      socket.on('error', fail)
+      if (peer.transport === 'tls') {
+        // TLS 1.3: a server that refuses our certificate says so just after the handshake.
+        socket.once('secureConnect', () => setTimeout(() => finish({}), 300))
+      } else socket.once('connect', () => finish({}))
+    })
   }
 
   /** Our own contact for `user`, on the transport a peer reaches us by. */
