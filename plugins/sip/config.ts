@@ -55,6 +55,12 @@ export const SipConfig = Type.Object(
     ),
     /** Static routes to federation peers. */
     peers: Type.Array(SipPeer, { default: [] }),
+    /**
+     * Partner discovery: a domain without a configured peer is looked up as
+     * `_sipfederationtls._tcp.<domain>` (DNS SRV) and reached over TLS. Off:
+     * only configured peers are reachable. @defaultValue false
+     */
+    srvDiscovery: Type.Boolean({ default: false }),
     /** How instant messages go out: pager-mode MESSAGE (RFC 3428) or an INVITE session. @defaultValue 'pager' */
     imMode: Type.Union([Type.Literal('pager'), Type.Literal('session')], { default: 'pager' }),
     /** How often peers are probed (a TCP/TLS connection) while online. */

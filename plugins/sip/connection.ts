@@ -9,6 +9,7 @@
  * right SIP error and a PARLEY_ERR_WIRE_INVALID log line.
  */
 import { createHash } from 'node:crypto'
+import { promises as dnsPromises } from 'node:dns'
 import {
   type AddressString,
   type Availability,
@@ -31,6 +32,7 @@ import {
   type OutSubscription,
   subscriptionState,
 } from './dialogs.js'
+import { discoverPeer } from './discovery.js'
 import { buildPidf, readPidf } from './pidf.js'
 import { decorateLive, normalizeSipUri, sipDomain, undecorateLive } from './sip-uri.js'
 import {
@@ -45,6 +47,8 @@ import {
   SipStack,
 } from './stack.js'
 
+/** How long a peer found by DNS SRV is used before it is looked up again. */
+const DISCOVERY_TTL_MS = 300_000
 const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY'
 /** Responses that mean "try again later" (RFC 3261 §21). */
 const RETRYABLE = new Set([408, 480, 486, 500, 503, 504, 600])
@@ -69,6 +73,8 @@ export class SipConnection implements Connection {
   readonly #licensedSet: Set<string>
   readonly #own = new Map<string, { availability: Availability; status?: string }>()
   #started = false
+  /** Peers found by SRV discovery, by domain, until their entry expires. */
+  readonly #discovered = new Map<string, { peer: SipPeer; until: number }>()
   #probeTimer: NodeJS.Timeout | undefined
   #probeFailures = 0
   #lastProbeError = ''
@@ -210,6 +216,7 @@ export class SipConnection implements Connection {
     this.#requireStarted()
     const from = this.#identityUri(message.from)
     const to = this.#remoteUri(message.to)
+    await this.#ensurePeer(to)
     if (this.#config.imMode === 'session') return this.#sendInSession(from, to, message.text)
     // Derived from Parley's message id: a retry is the same SIP request, and keeps its remote id.
     const callId = stableCallId(message.id, this.#config.domain)
@@ -290,6 +297,7 @@ export class SipConnection implements Connection {
     this.#requireStarted()
     const identity = this.#identityUri(request.from)
     const remote = this.#remoteUri(request.to)
+    await this.#ensurePeer(remote)
     const existing = [...this.#out.values()].find(
       (s) => s.identity === identity && s.remoteUri === remote,
     )
@@ -847,9 +855,23 @@ export class SipConnection implements Connection {
     }
   }
 
+  /** Makes sure `uri`'s domain has a peer: configured, or found by SRV when discovery is on. */
+  async #ensurePeer(uri: string): Promise<void> {
+    const domain = sipDomain(uri)
+    if (!this.#config.srvDiscovery || this.#configuredPeer(domain)) return
+    const known = this.#discovered.get(domain)
+    if (known && known.until > Date.now()) return
+    const peer = await discoverPeer(domain, dnsPromises)
+    this.#discovered.set(domain, { peer, until: Date.now() + DISCOVERY_TTL_MS })
+  }
+
+  #configuredPeer(domain: string): SipPeer | undefined {
+    return this.#config.peers.find((p) => p.domains.some((d) => d.toLowerCase() === domain))
+  }
+
   #peerFor(uri: string): SipPeer {
     const domain = sipDomain(uri)
-    const peer = this.#config.peers.find((p) => p.domains.some((d) => d.toLowerCase() === domain))
+    const peer = this.#configuredPeer(domain) ?? this.#discovered.get(domain)?.peer
     if (!peer)
       throw new PluginError('PARLEY_ERR_SEND_FAILED', `no federation route to '${domain}'`, {
         retryable: false,
