@@ -354,3 +354,57 @@ t.test('aol presence: Parley watches a provider user; PUBLISH reaches REST', asy
   await user.publish(buildPidf('sip:alice@aol.test', 'closed', 'gone home'))
   await waitFor('alice offline', async () => (await presenceOf()).availability === 'offline')
 })
+
+/** Answers an INVITE with m=message (an IM session), as a provider's client does. */
+function acceptImSessions(user: SipUser): void {
+  user.handler = (rq) =>
+    rq.method === 'INVITE'
+      ? {
+          status: 200,
+          headers: { contact: `<${user.contact}>` },
+          contentType: 'application/sdp',
+          body: `v=0\r\no=- 0 0 IN IP4 ${user.address}\r\ns=-\r\nc=IN IP4 ${user.address}\r\nt=0 0\r\nm=message 5060 sip null\r\n`,
+        }
+      : undefined
+}
+
+const RUNNABLE: Record<Profile, Record<string, unknown>> = {
+  aol: { allowRetired: true },
+  yahoo: { allowRetired: true, licensed: ['bot'] },
+  'windows-live': {},
+}
+
+for (const profile of ['aol', 'yahoo', 'windows-live'] as const) {
+  for (const [tls, imMode] of [
+    [false, 'session'],
+    [true, 'pager'],
+    [true, 'session'],
+  ] as const) {
+    t.test(
+      `${profile}: IM both ways, ${imMode} mode, over ${tls ? 'mutual TLS' : 'TCP'}`,
+      async (t) => {
+        const { app, user } = await world(t, profile, {
+          tls,
+          options: { ...RUNNABLE[profile], imMode },
+        })
+        acceptImSessions(user)
+        const domain = TEST_DOMAIN[profile]
+        t.equal(await user.message(BOT, `hello ${imMode}`), 200)
+        await received(user, `echo: hello ${imMode}`)
+        const record = await post(app, {
+          to: `${profile}:sip:alice@${domain}`,
+          text: `out ${imMode}`,
+        })
+        t.equal(record.status, 'sent', record.error ?? '')
+        const out = await received(user, `out ${imMode}`)
+        const invites = user.received.filter((rq) => rq.method === 'INVITE')
+        if (imMode === 'session')
+          t.ok(
+            invites.some((i) => i.callId === out.callId),
+            'inside an INVITE session',
+          )
+        else t.equal(invites.length, 0, 'pager mode sends no INVITE')
+      },
+    )
+  }
+}
