@@ -56,6 +56,22 @@ export const SipConfig = Type.Object(
     /** Static routes to federation peers. */
     peers: Type.Array(SipPeer, { default: [] }),
     /**
+     * A presence server for Parley's own domain: the identities' presence is
+     * PUBLISHed there (RFC 3903) at start, on every change and before it
+     * expires, and removed at stop. Unset: watchers SUBSCRIBE to the edge.
+     */
+    presenceServer: Type.Optional(
+      Type.Object(
+        {
+          host: Type.String({ minLength: 1, maxLength: 253 }),
+          port: Type.Integer({ minimum: 1, maximum: 65535 }),
+          transport: Type.Union([Type.Literal('udp'), Type.Literal('tcp'), Type.Literal('tls')]),
+          expires: Type.Integer({ minimum: 60, maximum: 86400, default: 3600 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    /**
      * Partner discovery: a domain without a configured peer is looked up as
      * `_sipfederationtls._tcp.<domain>` (DNS SRV) and reached over TLS. Off:
      * only configured peers are reachable. @defaultValue false

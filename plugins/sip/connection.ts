@@ -73,6 +73,8 @@ export class SipConnection implements Connection {
   readonly #licensedSet: Set<string>
   readonly #own = new Map<string, { availability: Availability; status?: string }>()
   #started = false
+  /** Our publications at the presence server, by identity: entity tag and refresh timer. */
+  readonly #publications = new Map<string, { etag?: string; refresh?: NodeJS.Timeout }>()
   /** Peers found by SRV discovery, by domain, until their entry expires. */
   readonly #discovered = new Map<string, { peer: SipPeer; until: number }>()
   #probeTimer: NodeJS.Timeout | undefined
@@ -124,6 +126,8 @@ export class SipConnection implements Connection {
     for (const uri of this.#identities.keys()) this.#own.set(uri, { availability: 'available' })
     // Reachable peers are what "online" means for an edge: probe them now, then every probeIntervalMs.
     const state = await this.#probe()
+    if (this.#config.presenceServer)
+      await Promise.allSettled([...this.#identities.keys()].map((id) => this.#publish(id)))
     this.#scheduleProbe(state === 'online' ? this.#config.probeIntervalMs : this.#backoff())
     if (state === 'failed') {
       const failure = new PluginError('PARLEY_ERR_AUTH_FAILED', this.#lastProbeError, {
@@ -199,6 +203,7 @@ export class SipConnection implements Connection {
       Promise.allSettled([
         ...[...this.#in.values()].map((s) => this.#notify(s, 'terminated;reason=noresource')),
         ...[...this.#out.values()].map((s) => this.#subscribeIn(s, 0)),
+        ...[...this.#publications.keys()].map((id) => this.#publish(id, 0)),
         ...[...this.#outSessions.values()].map(async (session) =>
           this.#inDialog(await session, 'BYE', {}),
         ),
@@ -374,6 +379,7 @@ export class SipConnection implements Connection {
         .filter((s) => s.identity === identity && s.state === 'active')
         .map((s) => this.#notify(s, this.#activeState(s))),
     )
+    if (this.#config.presenceServer) await this.#publish(identity)
   }
 
   #requireStarted(): void {
@@ -732,6 +738,73 @@ export class SipConnection implements Connection {
       }
     }
     return response
+  }
+
+  /**
+   * PUBLISH (RFC 3903) `identity`'s presence to the presence server: a new
+   * publication, or a modification/refresh of ours (SIP-If-Match); Expires 0
+   * removes it. A 412 (the server forgot it) starts a new one.
+   */
+  async #publish(
+    identity: string,
+    expires = this.#config.presenceServer?.expires ?? 3600,
+  ): Promise<void> {
+    const server = this.#config.presenceServer
+    if (!server) return
+    const state = this.#publications.get(identity) ?? {}
+    this.#publications.set(identity, state)
+    clearTimeout(state.refresh)
+    if (expires === 0 && !state.etag) return
+    const own = this.#own.get(identity) ?? { availability: 'available' as Availability }
+    const scheme = server.transport === 'tls' ? 'sips' : 'sip'
+    const response = await this.#stack.request({
+      method: 'PUBLISH',
+      uri: identity,
+      from: { uri: identity, params: { tag: newTag() } },
+      to: { uri: identity, params: {} },
+      callId: newCallId(this.#config.domain),
+      cseq: 1,
+      route: [
+        {
+          uri: `${scheme}:${server.host}:${server.port};transport=${server.transport};lr`,
+          params: {},
+        },
+      ],
+      headers: { event: 'presence', expires, ...(state.etag && { 'sip-if-match': state.etag }) },
+      ...(expires > 0 && {
+        contentType: 'application/pidf+xml',
+        body: buildPidf({
+          entity: identity,
+          availability: own.availability,
+          ...(own.status && { status: own.status }),
+        }),
+      }),
+    })
+    if (response.status === 412 && state.etag) {
+      state.etag = undefined
+      if (expires > 0) await this.#publish(identity, expires)
+      return
+    }
+    if (response.status < 200 || response.status >= 300) {
+      this.#ctx.log.warn(
+        { identity, status: response.status, reason: response.reason },
+        'presence server refused our PUBLISH',
+      )
+      return
+    }
+    if (expires === 0) {
+      this.#publications.delete(identity)
+      return
+    }
+    state.etag = header(response, 'sip-etag') ?? state.etag
+    const granted = expiresOf(response, expires)
+    if (this.#started && granted > 0) {
+      state.refresh = setTimeout(
+        () => void this.#publish(identity).catch(() => undefined),
+        Math.max(1000, granted * 800),
+      )
+      state.refresh.unref()
+    }
   }
 
   async #notify(sub: InSubscription, state: string): Promise<void> {

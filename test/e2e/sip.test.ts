@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import type { Presence } from '../../core/contract/index.js'
 import { testApp, waitFor } from '../helpers/app.js'
 import { seen } from '../helpers/bots/watcher/index.js'
-import { freePort, startKamailio } from '../peers/kamailio.js'
+import { freePort, type KamailioPeer, startKamailio } from '../peers/kamailio.js'
 import { buildPidf, connectSipUser, type SipUser } from '../peers/sip-user.js'
 
 /**
@@ -18,10 +18,16 @@ const BOT_ADDRESS = `sip:${BOT}`
 
 type App = Awaited<ReturnType<typeof testApp>>
 
-async function world(t: Test, bot: 'echo' | 'watcher' = 'echo', sipOptions = {}) {
+async function world(
+  t: Test,
+  bot: 'echo' | 'watcher' = 'echo',
+  sipOptions: Record<string, unknown> | ((k: KamailioPeer) => Record<string, unknown>) = {},
+  kamailioOptions: { parleyPresenceServer?: boolean } = {},
+) {
   const parleyPort = await freePort(PARLEY)
   const kamailio = await startKamailio({
     parleyTarget: { address: PARLEY, port: parleyPort, transport: 'tcp' },
+    ...kamailioOptions,
   })
   t.teardown(() => kamailio.stop())
   const app = await testApp(t, {
@@ -41,7 +47,7 @@ async function world(t: Test, bot: 'echo' | 'watcher' = 'echo', sipOptions = {})
             },
           ],
           requestTimeoutMs: 5000,
-          ...sipOptions,
+          ...(typeof sipOptions === 'function' ? sipOptions(kamailio) : sipOptions),
         },
       },
     ],
@@ -298,5 +304,37 @@ t.test(
       return list.messages.find((m: { text: string }) => m.text === 'hi from a custom domain')
     })
     t.equal(inbound.from, 'sip:sip:carol@contoso.example', 'Parley sees the plain address')
+  },
+)
+
+t.test(
+  'with a presence server, the edge PUBLISHes its identities (and withdraws them at stop)',
+  async (t) => {
+    const { app, alice } = await world(
+      t,
+      'echo',
+      (kamailio) => ({
+        presenceServer: { host: kamailio.address, port: kamailio.tcpPort, transport: 'tcp' },
+      }),
+      { parleyPresenceServer: true },
+    )
+    // The watcher asks the presence server, not Parley, and gets what Parley published.
+    const subscription = await alice.subscribe(BOT, 300)
+    t.ok(
+      subscription.status >= 200 && subscription.status < 300,
+      `SUBSCRIBE ${subscription.status}`,
+    )
+    const open = await subscription.waitForNotify(
+      (n) => /<basic>open<\/basic>/.test(n.body),
+      10_000,
+    )
+    t.match(open.body, /entity="sip:bot@parley\.test"/)
+    await app.close()
+    const after = subscription.notifies.length
+    const withdrawn = await subscription.waitForNotify(
+      (n) => subscription.notifies.indexOf(n) >= after,
+      10_000,
+    )
+    t.notMatch(withdrawn.body, /<basic>open<\/basic>/, 'the publication was withdrawn at stop')
   },
 )

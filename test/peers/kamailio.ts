@@ -70,6 +70,8 @@ export interface KamailioOptions {
   parleyDomain?: string
   /** Parley's edge listener; without it requests for the Parley domain get 503. */
   parleyTarget?: ParleyTarget
+  /** Also act as the presence server of the Parley domain (PUBLISH and SUBSCRIBE handled here). */
+  parleyPresenceServer?: boolean
   /** Certificates; by default a fresh CA whose Kamailio certificate matches `address` and `domains`. */
   ca?: TestCa
   /** Mutual TLS on the TLS listener. @defaultValue true */
@@ -169,6 +171,7 @@ class KamailioInstance implements KamailioPeer {
   readonly domains: readonly string[]
   readonly parleyDomain: string
   parleyTarget: ParleyTarget | undefined
+  readonly presenceServer: boolean
   readonly ca: TestCa
   readonly dir: string
   readonly configFile: string
@@ -188,6 +191,7 @@ class KamailioInstance implements KamailioPeer {
     this.ca = ca
     this.parleyDomain = options.parleyDomain ?? 'parley.test'
     this.parleyTarget = options.parleyTarget
+    this.presenceServer = options.parleyPresenceServer === true
     this.dir = mkdtempSync(join(tmpdir(), 'parley-kamailio-'))
     this.configFile = join(this.dir, 'kamailio.cfg')
     this.tlsConfigFile = join(this.dir, 'tls.cfg')
@@ -266,9 +270,12 @@ class KamailioInstance implements KamailioPeer {
       TCP_PORT: String(this.tcpPort),
       TLS_PORT: String(this.tlsPort),
       ALIASES: this.domains.map((d) => `alias="${d}"`).join('\n'),
-      PARLEY_DEFINE: target
-        ? `#!define PARLEY_TARGET "sip:${target.address}:${target.port};transport=${target.transport}"`
-        : '',
+      PARLEY_DEFINE: [
+        target
+          ? `#!define PARLEY_TARGET "sip:${target.address}:${target.port};transport=${target.transport}"`
+          : '',
+        this.presenceServer ? '#!define PARLEY_PRESENCE_SERVER' : '',
+      ].join('\n'),
       PARLEY_DOMAIN: this.parleyDomain,
       TLS_CONFIG: this.tlsConfigFile,
       DB_DIR: this.dbDir,
