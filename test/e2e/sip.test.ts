@@ -338,3 +338,51 @@ t.test(
     t.notMatch(withdrawn.body, /<basic>open<\/basic>/, 'the publication was withdrawn at stop')
   },
 )
+
+t.test('over UDP too: IM both ways between the provider and the edge', async (t) => {
+  const parleyPort = await freePort(PARLEY)
+  const kamailio = await startKamailio({
+    address: '127.0.0.30',
+    parleyTarget: { address: PARLEY, port: parleyPort, transport: 'udp' },
+  })
+  t.teardown(() => kamailio.stop())
+  const app = await testApp(t, {
+    plugins: [
+      {
+        name: 'sip',
+        options: {
+          domain: 'parley.test',
+          identities: ['bot'],
+          listen: { address: PARLEY, port: parleyPort, tcp: false, udp: true },
+          peers: [
+            {
+              domains: kamailio.domains,
+              host: kamailio.address,
+              port: kamailio.udpPort,
+              transport: 'udp',
+            },
+          ],
+          requestTimeoutMs: 5000,
+        },
+      },
+    ],
+    bots: [{ name: 'echo', identities: [BOT_ADDRESS] }],
+  })
+  const alice = await connectSipUser({
+    kamailio,
+    username: 'alice',
+    domain: 'aol.test',
+    address: '127.0.0.31',
+    transport: 'udp',
+  })
+  t.teardown(() => alice.stop())
+  t.equal(await alice.message(BOT, 'hello over udp'), 200)
+  await body(alice, 'echo: hello over udp')
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/messages',
+    payload: { to: 'sip:sip:alice@aol.test', text: 'udp the other way' },
+  })
+  t.equal(res.statusCode, 202)
+  await body(alice, 'udp the other way')
+})
