@@ -61,3 +61,39 @@ export function providerOptions(defaults: {
 }
 
 export type ProviderOptions = Static<ReturnType<typeof providerOptions>>
+
+/** What the public IM providers offered Lync: IM and pushed presence with subscriptions (and A/V for some). */
+export function providerCapabilities(audioVideo: boolean) {
+  return {
+    im: true,
+    presence: 'push' as const,
+    subscriptions: true,
+    typing: false,
+    receipts: false,
+    audioVideo,
+    groupChat: false,
+  }
+}
+
+/**
+ * The `sip` edge's options for a provider profile: Parley's side as
+ * configured, one peer (the provider's proxy) for the provider's domains,
+ * plus what the profile adds (licences, call handling, name decoration).
+ */
+export function edgeOptions(
+  options: Readonly<ProviderOptions>,
+  network: string,
+  defaultDomains: string[],
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    network,
+    domain: options.domain,
+    identities: options.identities,
+    listen: options.listen,
+    ...(options.tls && { tls: options.tls }),
+    peers: [{ domains: options.domains ?? defaultDomains, ...options.proxy }],
+    imMode: options.imMode,
+    ...extra,
+  }
+}

@@ -4,7 +4,12 @@
  * AlwaysVerifiable. The service ended on 2014-06-30: this profile starts
  * only with `allowRetired: true` (a revival network or a lab).
  */
-import { defineProfile, providerOptions } from '../../core/contract/index.js'
+import {
+  defineProfile,
+  edgeOptions,
+  providerCapabilities,
+  providerOptions,
+} from '../../core/contract/index.js'
 
 const DOMAINS = ['aol.com', 'aim.com']
 
@@ -19,29 +24,12 @@ export default defineProfile({
     verificationLevel: 'AlwaysVerifiable',
     retired: { on: '2014-06-30', note: 'AOL ended federation with Lync on 2014-06-30' },
   },
-  capabilities: {
-    im: true,
-    presence: 'push',
-    subscriptions: true,
-    typing: false,
-    receipts: false,
-    audioVideo: false,
-    groupChat: false,
-  },
+  capabilities: providerCapabilities(false),
   // AOL's proxy FQDN is configured per deployment (Lync: sip.oscar.aol.com).
   configSchema: providerOptions({
     proxyHost: 'sip.oscar.aol.com',
     proxyPort: 5061,
     transport: 'tls',
   }),
-  baseOptions: (o, network) => ({
-    network,
-    domain: o.domain,
-    identities: o.identities,
-    listen: o.listen,
-    ...(o.tls && { tls: o.tls }),
-    peers: [{ domains: o.domains ?? DOMAINS, ...o.proxy }],
-    imMode: o.imMode,
-    callRefusal: 415,
-  }),
+  baseOptions: (o, network) => edgeOptions(o, network, DOMAINS, { callRefusal: 415 }),
 })

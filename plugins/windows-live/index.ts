@@ -5,7 +5,12 @@
  * INVITE is refused (488) and logged. Windows Live users of other domains
  * are written `user(domain)@msn.com` (see plugins/sip/sip-uri.ts).
  */
-import { defineProfile, providerOptions } from '../../core/contract/index.js'
+import {
+  defineProfile,
+  edgeOptions,
+  providerCapabilities,
+  providerOptions,
+} from '../../core/contract/index.js'
 
 /** msn.com first: it is the domain other users are decorated into. */
 const DOMAINS = ['msn.com', 'hotmail.com', 'live.com']
@@ -21,32 +26,18 @@ export default defineProfile({
     proxyFqdn: 'federation.messenger.msn.com',
     verificationLevel: 'AlwaysVerifiable',
   },
-  capabilities: {
-    im: true,
-    presence: 'push',
-    subscriptions: true,
-    typing: false,
-    receipts: false,
-    audioVideo: true,
-    groupChat: false,
-  },
+  capabilities: providerCapabilities(true),
   configSchema: providerOptions({
     proxyHost: 'federation.messenger.msn.com',
     proxyPort: 5061,
     transport: 'tls',
   }),
-  baseOptions: (o, network) => ({
-    network,
-    domain: o.domain,
-    identities: o.identities,
-    listen: o.listen,
-    ...(o.tls && { tls: o.tls }),
-    peers: [{ domains: o.domains ?? DOMAINS, ...o.proxy }],
-    imMode: o.imMode,
-    callRefusal: 488,
-    // Users of other domains are `user(domain)@msn.com` on the wire (the first served domain).
-    decoration: { domain: (o.domains ?? DOMAINS)[0], native: o.domains ?? DOMAINS },
-    // The call reaches the bot as `call.offer` (Windows Live had A/V; Parley answers the signalling only).
-    callEvents: true,
-  }),
+  baseOptions: (o, network) =>
+    edgeOptions(o, network, DOMAINS, {
+      callRefusal: 488,
+      // The call reaches the bot as `call.offer` (Parley answers the signalling only).
+      callEvents: true,
+      // Users of other domains are `user(domain)@msn.com` on the wire (the first served domain).
+      decoration: { domain: (o.domains ?? DOMAINS)[0], native: o.domains ?? DOMAINS },
+    }),
 })

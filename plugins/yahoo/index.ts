@@ -5,7 +5,12 @@
  * PARLEY_ERR_PIC_LICENCE). The service ended on 2014-06-30: this profile
  * starts only with `allowRetired: true`.
  */
-import { defineProfile, providerOptions } from '../../core/contract/index.js'
+import {
+  defineProfile,
+  edgeOptions,
+  providerCapabilities,
+  providerOptions,
+} from '../../core/contract/index.js'
 
 const DOMAINS = ['yahoo.com']
 
@@ -20,27 +25,13 @@ export default defineProfile({
     verificationLevel: 'AlwaysVerifiable',
     retired: { on: '2014-06-30', note: 'Yahoo! ended federation with Lync on 2014-06-30' },
   },
-  capabilities: {
-    im: true,
-    presence: 'push',
-    subscriptions: true,
-    typing: false,
-    receipts: false,
-    audioVideo: false,
-    groupChat: false,
-  },
+  capabilities: providerCapabilities(false),
   // Lync's Yahoo! proxy FQDN: sip.yahoo.com.
   configSchema: providerOptions({ proxyHost: 'sip.yahoo.com', proxyPort: 5061, transport: 'tls' }),
-  baseOptions: (o, network) => ({
-    network,
-    domain: o.domain,
-    identities: o.identities,
-    listen: o.listen,
-    ...(o.tls && { tls: o.tls }),
-    peers: [{ domains: o.domains ?? DOMAINS, ...o.proxy }],
-    imMode: o.imMode,
-    // The licence is required: no list means no identity is licensed.
-    licensed: o.licensed ?? [],
-    callRefusal: 415,
-  }),
+  baseOptions: (o, network) =>
+    edgeOptions(o, network, DOMAINS, {
+      // The licence is required: no list means no identity is licensed.
+      licensed: o.licensed ?? [],
+      callRefusal: 415,
+    }),
 })
