@@ -12,9 +12,11 @@ import { contactRoutes } from './http/routes-contacts.js'
 import { HealthSchema, healthRoutes } from './http/routes-health.js'
 import { messageRoutes } from './http/routes-messages.js'
 import { networkRoutes } from './http/routes-networks.js'
+import { policyRoutes } from './http/routes-policy.js'
 import { presenceRoutes } from './http/routes-presence.js'
 import { loadPlugins, startPlugins, stopPlugins } from './loader/load-plugins.js'
 import { NetworkRegistry } from './loader/network-registry.js'
+import { defaultPolicy } from './policy/model.js'
 import { ContactService } from './presence/contacts.js'
 import { PresenceService } from './presence/service.js'
 import { createInboundSink } from './queue/inbound.js'
@@ -230,6 +232,7 @@ export async function buildApp(
         await v1.register(messageRoutes)
         await v1.register(presenceRoutes, { keepAliveMs: config.presence.keepAliveMs })
         await v1.register(contactRoutes)
+        await v1.register(policyRoutes, { policy: config.policy ?? defaultPolicy() })
         // Each network gets its own encapsulated context under /v1/networks/<name>/:
         // its routes, hooks and decorators cannot leak into the host or another network.
         for (const plugin of plugins) {

@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Value } from 'typebox/value'
 import { parleyError } from '../contract/index.js'
+import { validatePolicy } from '../policy/validate.js'
 import { ConfigSchema, type ParleyConfig, type ParleyConfigInput } from './schema.js'
 
 type Env = Record<string, string | undefined>
@@ -47,6 +48,14 @@ export function resolveConfig(input: ParleyConfigInput): ParleyConfig {
   const first = Value.Errors(ConfigSchema, withDefaults)[0]
   if (first) throw parleyError('PARLEY_ERR_CONFIG', describeError(first))
   const config = withDefaults as ParleyConfig
+  if (config.policy) {
+    // The schema checks shapes; the policy's own rules (disjoint domain
+    // lists, unique providers, Lync's XMPP negotiation matrix) are checked here.
+    const checked = validatePolicy(config.policy)
+    const error = checked.errors[0]
+    if (error) throw parleyError('PARLEY_ERR_CONFIG', `policy.${error.path}: ${error.message}`)
+    if (checked.policy) config.policy = checked.policy
+  }
   const seen = new Set<string>()
   for (const p of config.plugins) {
     if (seen.has(p.name))

@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox'
+import { PolicySchema } from '../policy/model.js'
 
 const Options = Type.Record(Type.String(), Type.Unknown(), { default: {} })
 
@@ -109,6 +110,12 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /**
+     * Federation policy (Lync's model, see docs/policy.md): the seed of what
+     * crosses the edge. Unset: Lync's closed defaults. Explained by
+     * POST /v1/policy/explain; not enforced yet.
+     */
+    policy: Type.Optional(PolicySchema),
     plugins: Type.Array(PluginEntry, { default: [] }),
     bots: Type.Array(BotEntry, { default: [] }),
   },

@@ -125,6 +125,11 @@ export interface PluginDefinition<S extends TSchema = TSchema> {
   configSchema: S
   /** Option names whose values are secrets (redacted from logs and /v1/networks). */
   secrets?: string[]
+  /**
+   * What the network is to the federation policy: SIP `federation`, `xmpp`,
+   * or a `public-provider` (profiles are, by their provider facts).
+   */
+  networkKind?: 'federation' | 'xmpp' | 'public-provider'
   /** Normalises a network id (bare JID, SIP URI) or throws PARLEY_ERR_ADDRESS_INVALID. */
   normalizeId(id: string): string
   create(ctx: PluginContext, config: Readonly<Static<S>>): Connection

@@ -201,6 +201,7 @@ async function composeProfile(
   )
   return {
     ...manifest,
+    networkKind: 'public-provider',
     create: (ctx, options) =>
       base.create(
         ctx,

@@ -13,6 +13,7 @@ export default definePlugin({
   name: 'sip',
   version: '0.1.0',
   contract: '^1.1.0',
+  networkKind: 'federation',
   capabilities: {
     im: true,
     presence: 'push',

@@ -11,6 +11,7 @@ export default definePlugin({
   name: NETWORK,
   version: '0.1.0',
   contract: '^1.1.0',
+  networkKind: 'xmpp',
   capabilities: {
     im: true,
     presence: 'push',
