@@ -3,6 +3,7 @@ import { CreateIdentitiesAndContacts1795786314220 } from './1795786314220-create
 import { CreateMessages1795786314221 } from './1795786314221-create-messages.js'
 import { CreatePluginState1795786314222 } from './1795786314222-create-plugin-state.js'
 import { CreatePresenceLastKnown1795786314223 } from './1795786314223-create-presence-last-known.js'
+import { CreateApiKeys1795786314224 } from './1795786314224-create-api-keys.js'
 
 /**
  * Every migration, oldest first. Listed explicitly rather than found by a
@@ -13,4 +14,5 @@ export const migrations: Array<new () => MigrationInterface> = [
   CreateMessages1795786314221,
   CreatePluginState1795786314222,
   CreatePresenceLastKnown1795786314223,
+  CreateApiKeys1795786314224,
 ]

@@ -1,4 +1,5 @@
 /** core/store: Parley's database (TypeORM over PostgreSQL or SQLite). */
+export * from './api-key-store.js'
 export * from './contact-store.js'
 export * from './data-source.js'
 export * from './entities/index.js'

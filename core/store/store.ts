@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm'
 import { parleyError } from '../contract/errors.js'
 import type { Logger, PluginStateStore } from '../contract/plugin.js'
+import { type ApiKeyStore, createApiKeyStore } from './api-key-store.js'
 import { type ContactStore, createContactStore } from './contact-store.js'
 import {
   createDataSource,
@@ -39,6 +40,8 @@ export interface Store {
   readonly contacts: ContactStore
   /** Last known presence (the database copy). */
   readonly presence: PresenceStore
+  /** API keys, stored hashed (not enforced on routes yet; see docs/security.md). */
+  readonly apiKeys: ApiKeyStore
   /** The key/value store for plugin `plugin` (its `ctx.state`). */
   pluginState(plugin: string): PluginStateStore
   /** Resolves when the database answers a trivial query. */
@@ -109,6 +112,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     identities: guard(createIdentityStore(ds)),
     contacts: guard(createContactStore(ds)),
     presence: guard(createPresenceStore(ds)),
+    apiKeys: guard(createApiKeyStore(ds)),
     pluginState: (plugin) => guard(createPluginStateStore(ds, plugin)),
     async ping() {
       await ds.query('SELECT 1').catch(rethrow)

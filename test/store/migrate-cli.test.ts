@@ -16,6 +16,7 @@ const NAMES = [
   'CreateMessages1795786314221',
   'CreatePluginState1795786314222',
   'CreatePresenceLastKnown1795786314223',
+  'CreateApiKeys1795786314224',
 ]
 
 interface Run {
@@ -79,17 +80,18 @@ t.test('up, status, down and up again on SQLite print one line per migration', a
 
   const down = await cli(['down'], env)
   t.equal(down.code, 0)
-  t.same(down.stdout.slice(1), [`reverted ${NAMES[3]}`])
+  t.same(down.stdout.slice(1), [`reverted ${NAMES[4]}`])
   const afterDown = await cli(['status'], env)
   t.same(afterDown.stdout.slice(1), [
     `applied ${NAMES[0]}`,
     `applied ${NAMES[1]}`,
     `applied ${NAMES[2]}`,
-    `pending ${NAMES[3]}`,
+    `applied ${NAMES[3]}`,
+    `pending ${NAMES[4]}`,
   ])
 
   const reup = await cli(['up'], env)
-  t.same(reup.stdout.slice(1), [`applied ${NAMES[3]}`])
+  t.same(reup.stdout.slice(1), [`applied ${NAMES[4]}`])
 })
 
 t.test('down with nothing applied says so and succeeds', async (t) => {
@@ -119,6 +121,7 @@ t.test('up and down on PostgreSQL with DATABASE_SCHEMA, creating the schema', as
     ...NAMES.map((n) => `applied ${n}`),
   ])
   t.same(await pgTables(schema), [
+    'api_keys',
     'contacts',
     'identities',
     'messages',
@@ -127,13 +130,14 @@ t.test('up and down on PostgreSQL with DATABASE_SCHEMA, creating the schema', as
     'presence_last_known',
   ])
   const down = await cli(['down'], env)
-  t.same(down.stdout.slice(1), [`reverted ${NAMES[3]}`])
+  t.same(down.stdout.slice(1), [`reverted ${NAMES[4]}`])
   t.same(await pgTables(schema), [
     'contacts',
     'identities',
     'messages',
     'parley_migrations',
     'plugin_state',
+    'presence_last_known',
   ])
 })
 

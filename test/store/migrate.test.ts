@@ -11,8 +11,16 @@ const NAMES = [
   'CreateMessages1795786314221',
   'CreatePluginState1795786314222',
   'CreatePresenceLastKnown1795786314223',
+  'CreateApiKeys1795786314224',
 ]
-const TABLES = ['contacts', 'identities', 'messages', 'plugin_state', 'presence_last_known']
+const TABLES = [
+  'api_keys',
+  'contacts',
+  'identities',
+  'messages',
+  'plugin_state',
+  'presence_last_known',
+]
 
 async function tables(ds: DataSource): Promise<string[]> {
   const runner = ds.createQueryRunner()
@@ -59,8 +67,17 @@ eachBackend(t, 'migrations go up, down one at a time, and up again', async (t: T
     'ix_messages_network_created_at',
     'uq_messages_dedup_key',
   ])
+  t.same(await indexNames(ds, 'api_keys'), ['uq_api_keys_prefix'])
   t.same(await runMigrations(ds), [], 'nothing pending the second time')
 
+  t.equal(await revertLastMigration(ds), NAMES[4])
+  t.same(await tables(ds), [
+    'contacts',
+    'identities',
+    'messages',
+    'plugin_state',
+    'presence_last_known',
+  ])
   t.equal(await revertLastMigration(ds), NAMES[3])
   t.same(await tables(ds), ['contacts', 'identities', 'messages', 'plugin_state'])
   t.equal(await revertLastMigration(ds), NAMES[2])
@@ -91,7 +108,8 @@ eachBackend(
       { name: NAMES[0], applied: true, known: true },
       { name: NAMES[1], applied: true, known: true },
       { name: NAMES[2], applied: true, known: true },
-      { name: NAMES[3], applied: false, known: true },
+      { name: NAMES[3], applied: true, known: true },
+      { name: NAMES[4], applied: false, known: true },
     ])
   },
 )
@@ -146,7 +164,7 @@ eachBackend(
     t.teardown(() => ds.destroy())
     t.same(
       (await migrationStatus(ds)).map((m) => m.applied),
-      [true, false, false, false],
+      [true, false, false, false, false],
     )
     t.same(
       await tables(ds),
@@ -167,7 +185,11 @@ t.test('two hosts migrating one PostgreSQL schema at once apply each migration o
     await cleanup()
   })
   const [first, second] = await Promise.all([runMigrations(a), runMigrations(b)])
-  t.same([...first, ...second].sort(), NAMES, 'each migration applied by exactly one of them')
+  t.same(
+    [...first, ...second].sort(),
+    [...NAMES].sort(),
+    'each migration applied by exactly one of them',
+  )
   const recorded = await a.query(
     `SELECT name FROM ${a.driver.escape(config.schema ?? '')}.${MIGRATIONS_TABLE}`,
   )

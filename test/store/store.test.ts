@@ -52,6 +52,7 @@ eachBackend(
       { migration: 'CreateMessages1795786314221' },
       { migration: 'CreatePluginState1795786314222' },
       { migration: 'CreatePresenceLastKnown1795786314223' },
+      { migration: 'CreateApiKeys1795786314224' },
     ])
     t.ok(lines.some((l) => l.level === 'info' && l.msg === 'store open'))
     await store.close()
@@ -96,6 +97,7 @@ t.test('openStore creates a missing PostgreSQL schema', async (t) => {
   const store = await openStore({ url: PG_TEST_URL, schema })
   t.teardown(() => store.close())
   t.same(await pgTables(schema), [
+    'api_keys',
     'contacts',
     'identities',
     'messages',

@@ -1,0 +1,146 @@
+/**
+ * `npm run keys -- create --scopes presence:read,messages:send [--name NAME]`
+ * `npm run keys -- list`
+ * `npm run keys -- revoke <id>`
+ *
+ * DATABASE_URL selects the database (unset: SQLite at ./data/parley.sqlite),
+ * DATABASE_SCHEMA a PostgreSQL schema, as for `npm run migrate`. Pending
+ * migrations are applied first, as the host does at start. `create` prints
+ * the key once: only its hash is stored. Any failure (bad usage included)
+ * prints a line to stderr and exits with 1.
+ */
+import { realpathSync } from 'node:fs'
+import { pathToFileURL } from 'node:url'
+import { redactUrl, resolveTarget } from '../store/data-source.js'
+import { openStore, type Store } from '../store/store.js'
+import { SCOPES } from './keys.js'
+
+export const USAGE = [
+  'usage: keys-cli.ts create --scopes SCOPE[,SCOPE...] [--name NAME]',
+  '       keys-cli.ts list',
+  '       keys-cli.ts revoke ID',
+  `scopes: ${SCOPES.join(', ')}`,
+]
+
+export interface CliOutput {
+  out(line: string): void
+  err(line: string): void
+}
+
+type Command =
+  | { kind: 'create'; scopes: string[]; name?: string }
+  | { kind: 'list' }
+  | { kind: 'revoke'; id: string }
+
+class UsageError extends Error {}
+
+function parseArgs(argv: string[]): Command {
+  const [command, ...rest] = argv
+  if (command === 'list') {
+    if (rest.length > 0) throw new UsageError(`list takes no arguments (got '${rest.join(' ')}')`)
+    return { kind: 'list' }
+  }
+  if (command === 'revoke') {
+    if (rest.length !== 1) throw new UsageError('revoke takes exactly one key id')
+    return { kind: 'revoke', id: rest[0] as string }
+  }
+  if (command === 'create') {
+    let scopes: string | undefined
+    let name: string | undefined
+    for (let i = 0; i < rest.length; i++) {
+      const arg = rest[i] as string
+      const [flag, inline] = arg.includes('=') ? arg.split(/=(.*)/s, 2) : [arg, undefined]
+      if (flag !== '--scopes' && flag !== '--name') throw new UsageError(`unknown option '${arg}'`)
+      const value = inline ?? rest[++i]
+      if (value === undefined || value === '') throw new UsageError(`${flag} needs a value`)
+      if (flag === '--scopes') scopes = value
+      else name = value
+    }
+    if (scopes === undefined) throw new UsageError('create needs --scopes')
+    return {
+      kind: 'create',
+      scopes: scopes
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0),
+      ...(name !== undefined && { name }),
+    }
+  }
+  throw new UsageError(command === undefined ? 'no command given' : `unknown command '${command}'`)
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv, io: CliOutput): Promise<number> {
+  const { out, err } = io
+  let command: Command
+  try {
+    command = parseArgs(argv)
+  } catch (error) {
+    err(`error: ${(error as Error).message}`)
+    for (const line of USAGE) err(line)
+    return 1
+  }
+  const config = { url: env.DATABASE_URL, schema: env.DATABASE_SCHEMA || undefined }
+  let store: Store | undefined
+  try {
+    const target = resolveTarget(config)
+    out(
+      target.driver === 'postgres'
+        ? `database: postgres ${redactUrl(target.url)}${target.schema ? ` schema ${target.schema}` : ''}`
+        : `database: sqlite ${target.database}`,
+    )
+    store = await openStore(config)
+    if (command.kind === 'create') {
+      const created = await store.apiKeys.create({
+        scopes: command.scopes,
+        ...(command.name !== undefined && { name: command.name }),
+      })
+      out(`created key ${created.id} (${created.name}) with scopes ${created.scopes.join(',')}`)
+      out(`key: ${created.key}`)
+      out('warning: this is the only time the key is shown; Parley stores only its hash.')
+      out('Copy it now: it cannot be recovered (revoke it and create another if lost).')
+    } else if (command.kind === 'list') {
+      const keys = await store.apiKeys.list()
+      if (keys.length === 0) out('no API keys')
+      for (const k of keys) {
+        const state = k.revokedAt ? `revoked ${k.revokedAt}` : 'active'
+        out(
+          `${k.id} pk_${k.prefix}_… ${state} scopes=${k.scopes.join(',')} name=${JSON.stringify(k.name)} created=${k.createdAt} last_used=${k.lastUsedAt ?? 'never'}`,
+        )
+      }
+    } else {
+      if (!(await store.apiKeys.revoke(command.id))) {
+        err(`error: no active API key with id ${command.id}`)
+        return 1
+      }
+      out(`revoked ${command.id}`)
+    }
+    return 0
+  } catch (error) {
+    const e = error as Error & { code?: string }
+    const message = (e instanceof Error ? e.message : String(error)).replace(/\s+/g, ' ').trim()
+    err(e.code ? `${e.code}: ${message}` : `error: ${message}`)
+    return 1
+  } finally {
+    await store?.close().catch(() => undefined)
+  }
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1]
+  if (!script) return false
+  try {
+    return pathToFileURL(realpathSync(script)).href === import.meta.url
+  } catch {
+    return false
+  }
+}
+
+if (isEntryPoint()) {
+  const io: CliOutput = {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+  }
+  main(process.argv.slice(2), process.env, io).then((code) => {
+    process.exitCode = code
+  })
+}
