@@ -1,7 +1,11 @@
 import 'reflect-metadata'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyServerOptions,
+} from 'fastify'
 import { ContactTurns } from './bots/contact-turns.js'
 import { FederationAdapter } from './bots/federation-adapter.js'
 import { type BotDirectory, loadBots } from './bots/load-bots.js'
@@ -68,6 +72,19 @@ export async function buildApp(
       },
     },
     bodyLimit: config.server.bodyLimit,
+    // Addresses travel in paths (GET /v1/presence/:address): up to 1024 characters, percent-encoded.
+    routerOptions: { maxParamLength: 3100 },
+    // Errors the router answers before any route (bad URL, over-long parameter) get a Parley code too.
+    frameworkErrors: (error, request, reply) => {
+      const statusCode = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : 400
+      request.log.info({ code: error.code }, 'request refused by the router')
+      void (reply as unknown as FastifyReply).status(statusCode).send({
+        statusCode,
+        code: 'PARLEY_ERR_VALIDATION',
+        error: statusCode === 414 ? 'URI Too Long' : 'Bad Request',
+        message: `Invalid request: ${error.message}`,
+      })
+    },
     // Reject unknown fields instead of silently dropping them.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   })

@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto'
+import fc from 'fast-check'
+import t from 'tap'
+import { fakePlugin, testApp } from '../helpers/app.js'
+
+/**
+ * Hostile REST input: generated paths, bodies, query strings and headers
+ * against every route. Nothing may get a 5xx, every refusal carries a
+ * PARLEY_ERR_* code, and the host answers /health afterwards.
+ */
+const RUNS = Number(process.env.PARLEY_FUZZ_RUNS ?? 10_000)
+
+const ROUTES: Array<{ method: 'GET' | 'POST' | 'DELETE'; path: string }> = [
+  { method: 'GET', path: '/v1/networks' },
+  { method: 'GET', path: '/v1/networks/:name' },
+  { method: 'POST', path: '/v1/messages' },
+  { method: 'GET', path: '/v1/messages' },
+  { method: 'GET', path: '/v1/messages/:id' },
+  { method: 'GET', path: '/v1/presence/:address' },
+  { method: 'POST', path: '/v1/presence/query' },
+  { method: 'GET', path: '/v1/contacts' },
+  { method: 'GET', path: '/v1/contacts/:id' },
+  { method: 'POST', path: '/v1/contacts' },
+  { method: 'DELETE', path: '/v1/contacts/:id' },
+  { method: 'POST', path: '/v1/contacts/:id/approve' },
+  { method: 'POST', path: '/v1/contacts/:id/refuse' },
+  { method: 'GET', path: '/v1/policy' },
+  { method: 'POST', path: '/v1/policy/explain' },
+]
+
+/** Strings a client might send where an id or address goes. */
+const segment = fc.oneof(
+  fc.string({ maxLength: 40 }),
+  fc.constantFrom(
+    'fake:a@fake.test',
+    'fake:',
+    ':',
+    'xmpp:x@y',
+    '..',
+    '%00',
+    '%ff',
+    '%2F',
+    'a'.repeat(2000),
+  ),
+  fc.uuid(),
+  fc.string({ unit: 'binary', maxLength: 30 }),
+)
+
+/** JSON-ish bodies: anything, and near-misses of the real shapes. */
+const body = fc.oneof(
+  fc.jsonValue({ maxDepth: 3 }),
+  fc.record(
+    {
+      to: segment,
+      from: segment,
+      text: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+      address: segment,
+      identity: segment,
+      addresses: fc.array(segment, { maxLength: 5 }),
+      kind: fc.string({ maxLength: 10 }),
+    },
+    { requiredKeys: [] },
+  ),
+)
+
+const raw = fc.oneof(
+  fc.string({ maxLength: 200 }),
+  fc.string({ unit: 'binary', maxLength: 200 }),
+  fc.constantFrom('{', '[', '{"to":', '\u0000', 'null', '"x"', '1e999', '{"__proto__":{"x":1}}'),
+)
+
+const contentType = fc.constantFrom(
+  'application/json',
+  'application/json; charset=utf-8',
+  'text/plain',
+  'application/xml',
+  'multipart/form-data; boundary=x',
+  'application/x-www-form-urlencoded',
+  '',
+  'application/json; charset=latin1',
+)
+
+t.test(`${RUNS} generated requests against every route: no 5xx, every refusal coded`, async (t) => {
+  const app = await testApp(t, { plugins: [fakePlugin(randomUUID())] })
+  let count = 0
+  let fiveXx = 0
+  const uncoded: string[] = []
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom(...ROUTES),
+      fc.array(segment, { minLength: 2, maxLength: 2 }),
+      fc.oneof(
+        body.map((b) => ({ json: b })),
+        raw.map((r) => ({ raw: r })),
+      ),
+      contentType,
+      fc.dictionary(
+        fc.constantFrom('status', 'limit', 'identity', 'addresses', 'direction', 'x'),
+        segment,
+        {
+          maxKeys: 3,
+        },
+      ),
+      async (route, [a, b], payload, type, query) => {
+        count++
+        const url = route.path
+          .replace(':name', encodeURIComponent(String(a)))
+          .replace(':id', encodeURIComponent(String(a)))
+          .replace(':address', encodeURIComponent(String(b)))
+        const search = new URLSearchParams(query as Record<string, string>).toString()
+        const res = await app.inject({
+          method: route.method,
+          url: search ? `${url}?${search}` : url,
+          ...(route.method !== 'GET' && {
+            payload: 'json' in payload ? JSON.stringify(payload.json) : payload.raw,
+            headers: { 'content-type': type },
+          }),
+        })
+        if (res.statusCode >= 500) {
+          fiveXx++
+          return false
+        }
+        if (res.statusCode >= 400) {
+          const code = (() => {
+            try {
+              return (res.json() as { code?: string }).code
+            } catch {
+              return undefined
+            }
+          })()
+          if (!code?.startsWith('PARLEY_ERR_')) {
+            uncoded.push(`${route.method} ${url} -> ${res.statusCode} ${res.body.slice(0, 100)}`)
+            return false
+          }
+        }
+        return true
+      },
+    ),
+    { numRuns: RUNS },
+  )
+  t.equal(count >= RUNS, true, `${count} requests sent`)
+  t.equal(fiveXx, 0, 'no 5xx')
+  t.same(uncoded, [], 'every 4xx carries a PARLEY_ERR_* code')
+  const health = await app.inject({ method: 'GET', url: '/health' })
+  t.equal(health.statusCode, 200, 'the host is alive')
+  console.log(`# fuzz: ${count} requests, ${fiveXx} 5xx`)
+})
