@@ -9,9 +9,7 @@
  * the key once: only its hash is stored. Any failure (bad usage included)
  * prints a line to stderr and exits with 1.
  */
-import { realpathSync } from 'node:fs'
-import { pathToFileURL } from 'node:url'
-import { redactUrl, resolveTarget } from '../store/data-source.js'
+import { type CliOutput, databaseFromEnv, runAsEntryPoint } from '../store/cli.js'
 import { openStore, type Store } from '../store/store.js'
 import { SCOPES } from './keys.js'
 
@@ -21,11 +19,6 @@ export const USAGE = [
   '       keys-cli.ts revoke ID',
   `scopes: ${SCOPES.join(', ')}`,
 ]
-
-export interface CliOutput {
-  out(line: string): void
-  err(line: string): void
-}
 
 type Command =
   | { kind: 'create'; scopes: string[]; name?: string }
@@ -79,15 +72,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: CliOutput
     for (const line of USAGE) err(line)
     return 1
   }
-  const config = { url: env.DATABASE_URL, schema: env.DATABASE_SCHEMA || undefined }
   let store: Store | undefined
   try {
-    const target = resolveTarget(config)
-    out(
-      target.driver === 'postgres'
-        ? `database: postgres ${redactUrl(target.url)}${target.schema ? ` schema ${target.schema}` : ''}`
-        : `database: sqlite ${target.database}`,
-    )
+    const { config, line } = databaseFromEnv(env)
+    out(line)
     store = await openStore(config)
     if (command.kind === 'create') {
       const created = await store.apiKeys.create({
@@ -125,22 +113,4 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: CliOutput
   }
 }
 
-function isEntryPoint(): boolean {
-  const script = process.argv[1]
-  if (!script) return false
-  try {
-    return pathToFileURL(realpathSync(script)).href === import.meta.url
-  } catch {
-    return false
-  }
-}
-
-if (isEntryPoint()) {
-  const io: CliOutput = {
-    out: (line) => process.stdout.write(`${line}\n`),
-    err: (line) => process.stderr.write(`${line}\n`),
-  }
-  main(process.argv.slice(2), process.env, io).then((code) => {
-    process.exitCode = code
-  })
-}
+runAsEntryPoint(import.meta.url, main)

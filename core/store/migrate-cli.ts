@@ -6,19 +6,13 @@
  * failure prints one line `PARLEY_ERR_MIGRATION: …` and exits with 1
  * (2 for a usage error).
  */
-import { realpathSync } from 'node:fs'
-import { pathToFileURL } from 'node:url'
 import { parleyError } from '../contract/errors.js'
-import { createDataSource, redactUrl, resolveTarget } from './data-source.js'
+import { type CliOutput, databaseFromEnv, runAsEntryPoint } from './cli.js'
+import { createDataSource } from './data-source.js'
 import { migrationStatus, revertLastMigration, runMigrations } from './migrate.js'
 import { isStoreUnavailable } from './store-errors.js'
 
 const USAGE = 'usage: migrate-cli.ts up|down|status'
-
-export interface CliOutput {
-  out(line: string): void
-  err(line: string): void
-}
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv, io: CliOutput): Promise<number> {
   const { out, err } = io
@@ -27,15 +21,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: CliOutput
     err(USAGE)
     return 2
   }
-  const config = { url: env.DATABASE_URL, schema: env.DATABASE_SCHEMA || undefined }
   let ds: ReturnType<typeof createDataSource> | undefined
   try {
-    const target = resolveTarget(config)
-    out(
-      target.driver === 'postgres'
-        ? `database: postgres ${redactUrl(target.url)}${target.schema ? ` schema ${target.schema}` : ''}`
-        : `database: sqlite ${target.database}`,
-    )
+    const { config, line } = databaseFromEnv(env)
+    out(line)
     ds = createDataSource(config)
     await ds.initialize()
     if (command === 'up') {
@@ -71,22 +60,4 @@ function failureLine(error: unknown): string {
   return `${wrapped.code}: ${wrapped.message}`
 }
 
-function isEntryPoint(): boolean {
-  const script = process.argv[1]
-  if (!script) return false
-  try {
-    return pathToFileURL(realpathSync(script)).href === import.meta.url
-  } catch {
-    return false
-  }
-}
-
-if (isEntryPoint()) {
-  const io: CliOutput = {
-    out: (line) => process.stdout.write(`${line}\n`),
-    err: (line) => process.stderr.write(`${line}\n`),
-  }
-  main(process.argv.slice(2), process.env, io).then((code) => {
-    process.exitCode = code
-  })
-}
+runAsEntryPoint(import.meta.url, main)

@@ -27,7 +27,6 @@
  * PARLEY_KEEP_PEERS=1 keeps the instance directory (and the CA's).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { once } from 'node:events'
 import {
   closeSync,
   cpSync,
@@ -38,12 +37,21 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs'
-import { readFile } from 'node:fs/promises'
-import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import {
+  canConnect,
+  forgetOnExit,
+  freePort,
+  killOnExit,
+  logTail,
+  PortTakenError,
+  renderTemplate,
+  sleep,
+  startWatchdog,
+} from './peer-process.js'
 import { createTestCa, type TestCa } from './tls-ca.js'
 
 const execFileAsync = promisify(execFile)
@@ -138,28 +146,7 @@ export async function startKamailio(options: KamailioOptions = {}): Promise<Kama
   return peer
 }
 
-/** Asks the kernel for a free TCP port on `host`, then releases it. */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const server = createServer()
-  server.listen(0, host)
-  await once(server, 'listening')
-  const address = server.address()
-  server.close()
-  await once(server, 'close')
-  if (address === null || typeof address === 'string') throw new Error('no port from the kernel')
-  return address.port
-}
-
-const live = new Set<KamailioInstance>()
-let exitHookInstalled = false
-
-function installExitHook(): void {
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  process.on('exit', () => {
-    for (const peer of live) peer.killNow()
-  })
-}
+export { freePort }
 
 const LOG_LEVELS = { error: -1, warn: 0, notice: 1, info: 2, debug: 3 } as const
 
@@ -198,8 +185,7 @@ class KamailioInstance implements KamailioPeer {
     this.logFile = join(this.dir, 'kamailio.log')
     this.dbDir = join(this.dir, 'db')
     this.pidFile = join(this.dir, 'kamailio.pid')
-    installExitHook()
-    live.add(this)
+    killOnExit(this)
   }
 
   get pid(): number | undefined {
@@ -288,8 +274,8 @@ class KamailioInstance implements KamailioPeer {
       CERT_FILE: this.ca.kamailio.certFile,
       CA_FILE: this.ca.caFile,
     }
-    writeFileSync(this.configFile, render(TEMPLATE, values))
-    writeFileSync(this.tlsConfigFile, render(TLS_TEMPLATE, tlsValues))
+    writeFileSync(this.configFile, renderTemplate(TEMPLATE, values))
+    writeFileSync(this.tlsConfigFile, renderTemplate(TLS_TEMPLATE, tlsValues))
   }
 
   async start(): Promise<void> {
@@ -312,7 +298,8 @@ class KamailioInstance implements KamailioPeer {
       child.once('exit', () => resolve())
       child.once('error', () => resolve())
     })
-    if (child.pid !== undefined) startWatchdog(child.pid)
+    if (child.pid !== undefined)
+      startWatchdog(child.pid, { name: 'parley-kamailio-watchdog', group: true })
     await this.waitUntilListening(child, logStart)
   }
 
@@ -385,27 +372,12 @@ class KamailioInstance implements KamailioPeer {
     const pid = this.pid
     if (pid !== undefined) signalGroup(pid, 'SIGKILL')
     if (!process.env.PARLEY_KEEP_PEERS) rmSync(this.dir, { recursive: true, force: true })
-    live.delete(this)
+    forgetOnExit(this)
   }
 
-  async logTail(lines = 40): Promise<string> {
-    try {
-      return (await readFile(this.logFile, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n')
-    } catch {
-      return '(no log)'
-    }
+  logTail(lines = 40): Promise<string> {
+    return logTail(this.logFile, lines)
   }
-}
-
-class PortTakenError extends Error {}
-
-function render(template: string, values: Record<string, string>): string {
-  const name = template.split('/').pop()
-  return readFileSync(template, 'utf8').replace(/\{\{([A-Z_]+)\}\}/g, (_, key: string) => {
-    const value = values[key]
-    if (value === undefined) throw new Error(`${name}: no value for {{${key}}}`)
-    return value
-  })
 }
 
 /** Signals Kamailio's process group (its main process leads it: spawned detached). */
@@ -413,38 +385,4 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal)
   } catch {}
-}
-
-/**
- * Kills Kamailio's process group if this Node process dies without running
- * its exit handlers. Detached and unref'd; it ends when Kamailio ends (and
- * then signals nothing: stop() has dealt with the group). `kill -9 -PGID`,
- * not `kill -9 -- -PGID`: /bin/sh is dash, whose kill rejects `--`.
- */
-function startWatchdog(kamailioPid: number): void {
-  const script =
-    'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 0.5; done; kill -0 "$1" 2>/dev/null || kill -9 "-$2" 2>/dev/null; exit 0'
-  const watchdog = spawn(
-    'sh',
-    ['-c', script, 'parley-kamailio-watchdog', String(process.pid), String(kamailioPid)],
-    { stdio: 'ignore', detached: true },
-  )
-  watchdog.unref()
-}
-
-function canConnect(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port })
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.once('connect', () => done(true))
-    socket.once('error', () => done(false))
-    socket.setTimeout(500, () => done(false))
-  })
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }

@@ -14,7 +14,6 @@
  * `parley-prosody-*`) after the process exits.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { once } from 'node:events'
 import {
   closeSync,
   mkdirSync,
@@ -24,12 +23,21 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs'
-import { readFile } from 'node:fs/promises'
-import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import {
+  canConnect,
+  forgetOnExit,
+  freePort as freePortOn,
+  killOnExit,
+  logTail,
+  PortTakenError,
+  renderTemplate,
+  sleep,
+  startWatchdog,
+} from './peer-process.js'
 
 const execFileAsync = promisify(execFile)
 const TEMPLATE = join(dirname(fileURLToPath(import.meta.url)), 'prosody.cfg.lua')
@@ -98,27 +106,8 @@ export async function startProsody(options: ProsodyOptions = {}): Promise<Prosod
 }
 
 /** Asks the kernel for a free TCP port on the loopback, then releases it for Prosody. */
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, HOST)
-  await once(server, 'listening')
-  const address = server.address()
-  server.close()
-  await once(server, 'close')
-  if (address === null || typeof address === 'string') throw new Error('no port from the kernel')
-  return address.port
-}
-
-const live = new Set<ProsodyInstance>()
-let exitHookInstalled = false
-
-function installExitHook(): void {
-  if (exitHookInstalled) return
-  exitHookInstalled = true
-  // 'exit' handlers must be synchronous: kill and remove, no waiting.
-  process.on('exit', () => {
-    for (const peer of live) peer.killNow()
-  })
+export function freePort(): Promise<number> {
+  return freePortOn(HOST)
 }
 
 class ProsodyInstance implements ProsodyPeer {
@@ -146,8 +135,7 @@ class ProsodyInstance implements ProsodyPeer {
     mkdirSync(this.dataDir)
     // certmanager complains when its directory is missing, even with no TLS.
     mkdirSync(join(this.dir, 'certs'))
-    installExitHook()
-    live.add(this)
+    killOnExit(this)
   }
 
   get service(): string {
@@ -196,12 +184,7 @@ class ProsodyInstance implements ProsodyPeer {
       SMACKS_HIBERNATION: String(this.options.smacksHibernationSeconds ?? 60),
       DOMAIN: this.domain,
     }
-    const text = readFileSync(TEMPLATE, 'utf8').replace(/\{\{([A-Z_]+)\}\}/g, (_, name: string) => {
-      const value = values[name]
-      if (value === undefined) throw new Error(`prosody.cfg.lua: no value for {{${name}}}`)
-      return value
-    })
-    writeFileSync(this.configFile, text)
+    writeFileSync(this.configFile, renderTemplate(TEMPLATE, values))
   }
 
   async start(): Promise<void> {
@@ -220,7 +203,7 @@ class ProsodyInstance implements ProsodyPeer {
       child.once('exit', () => resolve())
       child.once('error', () => resolve())
     })
-    if (child.pid !== undefined) startWatchdog(child.pid)
+    if (child.pid !== undefined) startWatchdog(child.pid, { name: 'parley-prosody-watchdog' })
     await this.waitUntilListening(child, logStart)
   }
 
@@ -249,7 +232,7 @@ class ProsodyInstance implements ProsodyPeer {
         throw new PortTakenError(`port ${this.port} is taken`)
       }
       // The log line proves the listener is ours, the connect proves it is up.
-      if (log.includes(activated) && (await canConnect(this.port))) return
+      if (log.includes(activated) && (await canConnect(HOST, this.port))) return
       await sleep(20)
     }
     throw new Error(
@@ -284,7 +267,7 @@ class ProsodyInstance implements ProsodyPeer {
       } catch {}
     }
     if (!process.env.PARLEY_KEEP_PEERS) rmSync(this.dir, { recursive: true, force: true })
-    live.delete(this)
+    forgetOnExit(this)
   }
 
   async register(username: string, password: string): Promise<void> {
@@ -312,49 +295,7 @@ class ProsodyInstance implements ProsodyPeer {
     this.paused = false
   }
 
-  async logTail(lines = 30): Promise<string> {
-    try {
-      return (await readFile(this.logFile, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n')
-    } catch {
-      return '(no log)'
-    }
+  logTail(lines = 30): Promise<string> {
+    return logTail(this.logFile, lines)
   }
-}
-
-class PortTakenError extends Error {}
-
-/**
- * Kills Prosody if this Node process dies without running its exit handlers
- * (SIGKILL, an abort). Detached and unref'd: it never keeps Node alive, and
- * it ends on its own when Prosody ends.
- */
-function startWatchdog(prosodyPid: number): void {
-  const script =
-    'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 0.5; done; kill -9 "$2" 2>/dev/null; exit 0'
-  const watchdog = spawn(
-    'sh',
-    ['-c', script, 'parley-prosody-watchdog', String(process.pid), String(prosodyPid)],
-    {
-      stdio: 'ignore',
-      detached: true,
-    },
-  )
-  watchdog.unref()
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: HOST, port })
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.once('connect', () => done(true))
-    socket.once('error', () => done(false))
-    socket.setTimeout(500, () => done(false))
-  })
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }

@@ -568,6 +568,37 @@ interface Waiter {
   resolve: (rq: ReceivedRequest) => void
 }
 
+/**
+ * The first of `seen` matching `predicate`, or the next one offered to
+ * `waiters` (whose owner calls `resolve` on each new request); rejects with
+ * `timeoutMessage()` after `timeoutMs`.
+ */
+function waitIn(
+  seen: readonly ReceivedRequest[],
+  waiters: Set<Waiter>,
+  predicate: (rq: ReceivedRequest) => boolean,
+  timeoutMs: number,
+  timeoutMessage: () => string,
+): Promise<ReceivedRequest> {
+  const found = seen.find(predicate)
+  if (found) return Promise.resolve(found)
+  return new Promise((resolve, reject) => {
+    const waiter: Waiter = {
+      predicate,
+      resolve: (rq) => {
+        clearTimeout(timer)
+        waiters.delete(waiter)
+        resolve(rq)
+      },
+    }
+    const timer = setTimeout(() => {
+      waiters.delete(waiter)
+      reject(new Error(timeoutMessage()))
+    }, timeoutMs)
+    waiters.add(waiter)
+  })
+}
+
 class UserImpl implements SipUser {
   readonly aor: string
   readonly address: string
@@ -735,25 +766,9 @@ class UserImpl implements SipUser {
   }
 
   waitFor(predicate: (rq: ReceivedRequest) => boolean, timeoutMs = 5000): Promise<ReceivedRequest> {
-    const found = this.received.find(predicate)
-    if (found) return Promise.resolve(found)
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        predicate,
-        resolve: (rq) => {
-          clearTimeout(timer)
-          this.waiters.delete(waiter)
-          resolve(rq)
-        },
-      }
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter)
-        const seen = this.received.map((r) => `${r.method} from ${r.from}`).join(', ') || 'nothing'
-        reject(
-          new Error(`${this.aor}: no matching request within ${timeoutMs} ms (received: ${seen})`),
-        )
-      }, timeoutMs)
-      this.waiters.add(waiter)
+    return waitIn(this.received, this.waiters, predicate, timeoutMs, () => {
+      const seen = this.received.map((r) => `${r.method} from ${r.from}`).join(', ') || 'nothing'
+      return `${this.aor}: no matching request within ${timeoutMs} ms (received: ${seen})`
     })
   }
 
@@ -879,27 +894,14 @@ class SubscriptionImpl implements SipSubscription {
     predicate: (n: ReceivedRequest) => boolean = () => true,
     timeoutMs = 5000,
   ): Promise<ReceivedRequest> {
-    const found = this.notifies.find(predicate)
-    if (found) return Promise.resolve(found)
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        predicate,
-        resolve: (rq) => {
-          clearTimeout(timer)
-          this.waiters.delete(waiter)
-          resolve(rq)
-        },
-      }
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter)
-        reject(
-          new Error(
-            `no matching NOTIFY for ${this.event} of ${this.target} within ${timeoutMs} ms (${this.notifies.length} received)`,
-          ),
-        )
-      }, timeoutMs)
-      this.waiters.add(waiter)
-    })
+    return waitIn(
+      this.notifies,
+      this.waiters,
+      predicate,
+      timeoutMs,
+      () =>
+        `no matching NOTIFY for ${this.event} of ${this.target} within ${timeoutMs} ms (${this.notifies.length} received)`,
+    )
   }
 
   async refresh(expires = 600, timeoutMs?: number): Promise<number> {

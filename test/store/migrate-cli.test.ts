@@ -1,15 +1,10 @@
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
+import { runCli } from '../helpers/cli.js'
 import { dropSchema, PG_TEST_URL, pgTables, uniqueSchemaName } from './fixtures/backends.js'
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const CLI = join(ROOT, 'core/store/migrate-cli.ts')
-const TSX = import.meta.resolve('tsx')
 
 const NAMES = [
   'CreateIdentitiesAndContacts1795786314220',
@@ -19,35 +14,8 @@ const NAMES = [
   'CreateApiKeys1795786314224',
 ]
 
-interface Run {
-  code: number | null
-  stdout: string[]
-  stderr: string[]
-}
-
-function cli(args: string[], env: Record<string, string | undefined>, cwd = ROOT): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const { DATABASE_URL: _u, DATABASE_SCHEMA: _s, ...inherited } = process.env
-    const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
-      cwd,
-      env: { ...inherited, TSX_TSCONFIG_PATH: join(ROOT, 'tsconfig.json'), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => {
-      stdout += d
-    })
-    child.stderr.on('data', (d) => {
-      stderr += d
-    })
-    child.on('error', reject)
-    child.on('close', (code) => {
-      const lines = (s: string) => s.split('\n').filter((l) => l.length > 0)
-      resolve({ code, stdout: lines(stdout), stderr: lines(stderr) })
-    })
-  })
-}
+const cli = (args: string[], env: Record<string, string | undefined>, cwd?: string) =>
+  runCli('core/store/migrate-cli.ts', args, env, cwd)
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'parley-cli-'))

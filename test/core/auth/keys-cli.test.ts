@@ -1,45 +1,14 @@
-import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { openStore } from '../../../core/store/store.js'
+import { runCli } from '../../helpers/cli.js'
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
-const CLI = join(ROOT, 'core/auth/keys-cli.ts')
-const TSX = import.meta.resolve('tsx')
 const KEY = /^key: (pk_[0-9a-f]{8}_[A-Za-z0-9_-]{43})$/
 
-interface Run {
-  code: number | null
-  stdout: string[]
-  stderr: string[]
-}
-
-function cli(args: string[], env: Record<string, string | undefined>, cwd = ROOT): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const { DATABASE_URL: _u, DATABASE_SCHEMA: _s, ...inherited } = process.env
-    const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
-      cwd,
-      env: { ...inherited, TSX_TSCONFIG_PATH: join(ROOT, 'tsconfig.json'), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => {
-      stdout += d
-    })
-    child.stderr.on('data', (d) => {
-      stderr += d
-    })
-    child.on('error', reject)
-    child.on('close', (code) => {
-      const lines = (s: string) => s.split('\n').filter((l) => l.length > 0)
-      resolve({ code, stdout: lines(stdout), stderr: lines(stderr) })
-    })
-  })
-}
+const cli = (args: string[], env: Record<string, string | undefined>, cwd?: string) =>
+  runCli('core/auth/keys-cli.ts', args, env, cwd)
 
 async function tempDb(t: Test): Promise<{ file: string; env: Record<string, string> }> {
   const dir = await mkdtemp(join(tmpdir(), 'parley-keys-'))
