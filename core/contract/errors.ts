@@ -120,6 +120,19 @@ export const errors = {
     "Identity '%s' has no public IM connectivity (PIC) licence for %s",
     403,
   ),
+  PARLEY_ERR_UNAUTHORIZED: createError('PARLEY_ERR_UNAUTHORIZED', 'Unauthorized: %s', 401),
+  PARLEY_ERR_FORBIDDEN: createError('PARLEY_ERR_FORBIDDEN', 'Forbidden: %s', 403),
+  PARLEY_ERR_RATE_LIMITED: createError('PARLEY_ERR_RATE_LIMITED', 'Too many requests: %s', 429),
+  PARLEY_ERR_POLICY_DENIED: createError(
+    'PARLEY_ERR_POLICY_DENIED',
+    'The federation policy refuses this: %s',
+    403,
+  ),
+  PARLEY_ERR_POLICY_CONFLICT: createError(
+    'PARLEY_ERR_POLICY_CONFLICT',
+    'The policy change conflicts: %s',
+    409,
+  ),
   PARLEY_ERR_INTERNAL: createError('PARLEY_ERR_INTERNAL', 'Internal error: %s', 500),
 } as const
 
