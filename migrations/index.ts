@@ -4,6 +4,7 @@ import { CreateMessages1795786314221 } from './1795786314221-create-messages.js'
 import { CreatePluginState1795786314222 } from './1795786314222-create-plugin-state.js'
 import { CreatePresenceLastKnown1795786314223 } from './1795786314223-create-presence-last-known.js'
 import { CreateApiKeys1795786314224 } from './1795786314224-create-api-keys.js'
+import { CreatePolicyVersions1795786314230 } from './1795786314230-create-policy-versions.js'
 
 /**
  * Every migration, oldest first. Listed explicitly rather than found by a
@@ -15,4 +16,5 @@ export const migrations: Array<new () => MigrationInterface> = [
   CreatePluginState1795786314222,
   CreatePresenceLastKnown1795786314223,
   CreateApiKeys1795786314224,
+  CreatePolicyVersions1795786314230,
 ]

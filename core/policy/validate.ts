@@ -479,17 +479,21 @@ export function checkProviderEdit(old: PublicProvider, next: PublicProvider): Po
 }
 
 /**
- * The error a route throws for a refused policy: PARLEY_ERR_VALIDATION (400)
- * today, its message listing every error with its code. A `conflict` refusal
- * should become a 409 once the error table has a policy conflict code.
+ * The error a route throws for a refused policy, its message listing every
+ * error with its finding code: PARLEY_ERR_POLICY_CONFLICT (409) when any
+ * error contradicts the policy in force or itself (`conflict`), else
+ * PARLEY_ERR_VALIDATION (400). `findings` carries the errors for the body.
  */
 export function policyError(result: Pick<PolicyValidation, 'errors'>) {
   const text = result.errors.map((e) => `[${e.code}] ${e.message}`).join('; ')
-  const err = parleyError('PARLEY_ERR_VALIDATION', text || 'policy refused')
-  return Object.assign(err, {
-    findings: result.errors,
-    refusal: result.errors.some((e) => refusalOf(e.code) === 'conflict') ? 'conflict' : 'invalid',
-  })
+  const refusal = result.errors.some((e) => refusalOf(e.code) === 'conflict')
+    ? 'conflict'
+    : 'invalid'
+  const err = parleyError(
+    refusal === 'conflict' ? 'PARLEY_ERR_POLICY_CONFLICT' : 'PARLEY_ERR_VALIDATION',
+    text || 'policy refused',
+  )
+  return Object.assign(err, { findings: result.errors, refusal })
 }
 
 /** `conflict` or `invalid` for an error code; undefined for a warning. */

@@ -22,6 +22,12 @@ export interface ContactServiceDeps {
   autoAccept: ReadonlySet<string>
   /** Called when a watch ends: the address's presence is no longer known. */
   forget(network: string, identity: string, address: string): Promise<void>
+  /**
+   * The federation policy's say on a presence subscription from `identity`
+   * to `remote` (a watch, or approving a request): throws
+   * PARLEY_ERR_POLICY_DENIED to refuse it (core/policy/gate.ts).
+   */
+  admit?(question: { network: string; identity: string; remote: string }): Promise<void>
 }
 
 /** What the inbound worker tells a bot after a subscription event. */
@@ -84,6 +90,7 @@ export class ContactService {
   }): Promise<Contact> {
     const { network, address } = this.deps.registry.resolve(input.address)
     const identity = this.identityFor(network, input.identity)
+    await this.deps.admit?.({ network: network.name, identity, remote: address })
     return this.exclusive(identity, address, async () => {
       const existing = await this.deps.store.contacts.get(identity, address)
       await this.call(network, 'subscribe', { from: identity, to: address })
@@ -111,6 +118,11 @@ export class ContactService {
   /** Accepts a pending contact request, and asks for their presence in return. */
   async approve(contact: Contact): Promise<Contact> {
     const { network } = this.deps.registry.resolve(contact.address)
+    await this.deps.admit?.({
+      network: network.name,
+      identity: contact.identity,
+      remote: contact.address,
+    })
     return this.exclusive(contact.identity, contact.address, async () => {
       this.requirePending(await this.current(contact), 'approve')
       const request = { from: contact.identity, to: contact.address }

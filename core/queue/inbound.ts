@@ -6,16 +6,24 @@ import { inboundKey } from './names.js'
 import type { Queues } from './queues.js'
 
 /**
- * The host end of `ctx.emit`: validates an event and queues it durably with
- * a job id derived from the network's own id, so a redelivery is the same
- * job. Presence, which is state rather than a message, goes to `presence`. Rejects with a PluginError the plugin can act on (refuse the stanza).
+ * The host end of `ctx.emit`: validates an event, asks the federation
+ * policy (`admit`, core/policy/gate.ts), and queues it durably with a job id
+ * derived from the network's own id, so a redelivery is the same job.
+ * Presence, which is state rather than a message, goes to `presence`.
+ * Rejects with a PluginError the plugin can act on (refuse the stanza):
+ * nothing refused is queued, stored or shown to a bot.
  */
 export function createInboundSink(
   queues: Queues,
   log: FastifyBaseLogger,
-  /** Where presence goes instead (coalesced per address, see core/presence). */
-  presence?: (network: string, event: InboundPresence) => Promise<void>,
+  options: {
+    /** Where presence goes instead (coalesced per address, see core/presence). */
+    presence?: (network: string, event: InboundPresence) => Promise<void>
+    /** The policy gate: resolves to let the event in, rejects with a PluginError to refuse it. */
+    admit?: (network: string, event: InboundEvent) => Promise<void>
+  } = {},
 ) {
+  const { presence, admit } = options
   const sequencer = new Sequencer()
   return async function accept(network: string, raw: InboundEvent): Promise<void> {
     let event: InboundEvent
@@ -31,6 +39,7 @@ export function createInboundSink(
         cause: error,
       })
     }
+    if (admit) await admit(network, event)
     if (event.type === 'presence' && presence) return presence(network, event)
     const jobId = inboundKey(network, event.type, event.from, event.to, event.remoteId)
     try {

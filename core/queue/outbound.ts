@@ -11,19 +11,43 @@ export interface OutboundRequest extends OutboundMessage {
   dedupKey?: string
 }
 
+/** The policy's say on an outbound message: resolves to let it go, throws PARLEY_ERR_POLICY_DENIED. */
+export type OutboundAdmit = (message: {
+  network: string
+  from: string
+  to: string
+}) => Promise<void>
+
 /**
  * Records an outbound message as `queued` and adds it to `outbound-<network>`
  * with a job id derived from the message id: calling it twice with the same
  * id queues one message. If the queue refuses, the record is marked failed
  * and the caller gets PARLEY_ERR_QUEUE_UNAVAILABLE: nothing is silently lost.
+ *
+ * The federation policy (`admit`) is asked first. A refused REST message is
+ * answered PARLEY_ERR_POLICY_DENIED (403) and not recorded; a refused bot
+ * reply is recorded `failed` with the refusal as its error (visible at
+ * GET /v1/messages/:id), since retrying the bot's turn could not change it.
  */
-export function createOutboundSink(store: Store, queues: Queues, log: FastifyBaseLogger) {
+export function createOutboundSink(
+  store: Store,
+  queues: Queues,
+  log: FastifyBaseLogger,
+  admit?: OutboundAdmit,
+) {
   const sequencer = new Sequencer()
   return async function enqueue(request: OutboundRequest) {
     const network = parseAddress(request.to).network
     const { bot, dedupKey, ...message } = request
     // Taken before any await: the call order is the recipient's order.
     const order = sequencer.next(message.to)
+    let refusal: Error | undefined
+    try {
+      await admit?.({ network, from: message.from, to: message.to })
+    } catch (error) {
+      if (bot === undefined) throw error
+      refusal = error as Error
+    }
     const { record, created } = await store.messages.createOutbound({
       id: message.id,
       network,
@@ -34,6 +58,16 @@ export function createOutboundSink(store: Store, queues: Queues, log: FastifyBas
       bot,
       dedupKey,
     })
+    if (refusal) {
+      if (created) {
+        const code = (refusal as { code?: string }).code ?? 'PARLEY_ERR_POLICY_DENIED'
+        await store.messages.markFailed(record.id, {
+          error: `${code}: ${refusal.message}`,
+          attempts: 0,
+        })
+      }
+      return (await store.messages.get(record.id)) ?? record
+    }
     if (!created && record.status !== 'queued') return record
     try {
       await queues.outboundFor(network).add(

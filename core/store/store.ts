@@ -14,6 +14,7 @@ import { createIdentityStore, type IdentityStore } from './identity-store.js'
 import { createMessageStore, type MessageStore } from './message-store.js'
 import { runMigrations } from './migrate.js'
 import { createPluginStateStore } from './plugin-state-store.js'
+import { createPolicyStore, type PolicyStore } from './policy-store.js'
 import { createPresenceStore, type PresenceStore } from './presence-store.js'
 import { isStoreUnavailable, toStoreError } from './store-errors.js'
 
@@ -42,6 +43,8 @@ export interface Store {
   readonly presence: PresenceStore
   /** API keys, stored hashed (not enforced on routes yet; see docs/security.md). */
   readonly apiKeys: ApiKeyStore
+  /** The federation policy's versions (the newest is in force). */
+  readonly policies: PolicyStore
   /** The key/value store for plugin `plugin` (its `ctx.state`). */
   pluginState(plugin: string): PluginStateStore
   /** Resolves when the database answers a trivial query. */
@@ -113,6 +116,7 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
     contacts: guard(createContactStore(ds)),
     presence: guard(createPresenceStore(ds)),
     apiKeys: guard(createApiKeyStore(ds)),
+    policies: guard(createPolicyStore(ds)),
     pluginState: (plugin) => guard(createPluginStateStore(ds, plugin)),
     async ping() {
       await ds.query('SELECT 1').catch(rethrow)

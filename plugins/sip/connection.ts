@@ -504,12 +504,14 @@ export class SipConnection implements Connection {
       this.#stack.respond(request, 200, 'OK')
     } catch (err) {
       // Not taken: say so, so the sender's side retries instead of thinking it delivered.
-      const retryable = (err as { retryable?: boolean }).retryable !== false
+      const { code, retryable } = refusalOf(err)
       this.#ctx.log.warn(
-        { code: 'PARLEY_ERR_QUEUE_UNAVAILABLE', from: sender, retryable },
+        { code, from: sender, retryable, reason: (err as Error).message },
         'inbound MESSAGE refused back to its sender',
       )
-      if (retryable)
+      if (code === 'PARLEY_ERR_POLICY_DENIED') this.#stack.respond(request, 403, 'Forbidden')
+      else if (retryable)
+        // SIP has no 429: 503 with Retry-After is its overload answer (RFC 3261 §21.5.4).
         this.#stack.respond(request, 503, 'Service Unavailable', { headers: { 'retry-after': 5 } })
       else this.#stack.respond(request, 400, 'Bad Request')
     }
@@ -577,8 +579,16 @@ export class SipConnection implements Connection {
           at: new Date().toISOString(),
         })
       } catch (err) {
+        const { code } = refusalOf(err)
+        if (code === 'PARLEY_ERR_POLICY_DENIED') {
+          // Refused for good: end the subscription rather than leave it pending.
+          this.#in.delete(callId)
+          this.#ctx.log.info({ code, from: watcher }, 'subscription request refused by policy')
+          await this.#notify(sub, 'terminated;reason=rejected')
+          return
+        }
         this.#ctx.log.warn(
-          { from: watcher, err: (err as Error).message },
+          { code, from: watcher, err: (err as Error).message },
           'host did not take the subscription request; it stays pending',
         )
       }
@@ -993,6 +1003,15 @@ export class SipConnection implements Connection {
       .catch((err: unknown) =>
         this.#ctx.log.warn({ err: (err as Error).message }, 'could not store approvals'),
       )
+  }
+}
+
+/** Why the host did not take an event: its code and whether trying again may help. */
+function refusalOf(err: unknown): { code: string; retryable: boolean } {
+  const e = err as { code?: unknown; retryable?: unknown } | undefined
+  return {
+    code: typeof e?.code === 'string' ? e.code : 'PARLEY_ERR_QUEUE_UNAVAILABLE',
+    retryable: e?.retryable !== false,
   }
 }
 

@@ -150,19 +150,25 @@ export class InboundHandler {
     const retryable = PluginError.is(err)
       ? err.retryable
       : (err as { retryable?: unknown } | undefined)?.retryable !== false
+    const code = PluginError.is(err) ? err.code : 'PARLEY_ERR_QUEUE_UNAVAILABLE'
     const reply = wire.messageError(
       stanza,
-      retryable
-        ? {
-            type: 'wait',
-            condition: 'resource-constraint',
-            text: 'cannot take messages now; try again later',
-          }
-        : { type: 'cancel', condition: 'service-unavailable' },
+      code === 'PARLEY_ERR_POLICY_DENIED'
+        ? { type: 'cancel', condition: 'forbidden', text: 'refused by federation policy' }
+        : code === 'PARLEY_ERR_RATE_LIMITED'
+          ? // RFC 6120 §8.3.3.12: a rate exceeded is a policy violation, to retry later.
+            { type: 'wait', condition: 'policy-violation', text: 'too many messages; slow down' }
+          : retryable
+            ? {
+                type: 'wait',
+                condition: 'resource-constraint',
+                text: 'cannot take messages now; try again later',
+              }
+            : { type: 'cancel', condition: 'service-unavailable' },
     )
     this.#log.warn(
       {
-        code: 'PARLEY_ERR_QUEUE_UNAVAILABLE',
+        code,
         from: stanza.attrs.from,
         id: stanza.attrs.id,
         retryable,

@@ -46,7 +46,7 @@ const explain = (app: Awaited<ReturnType<typeof testApp>>, payload: object) =>
   app.inject({ method: 'POST', url: '/v1/policy/explain', payload })
 
 t.test("without a policy, Lync's closed defaults: nothing crosses the edge", async (t) => {
-  const app = await testApp(t, { plugins: [await aol()] })
+  const app = await testApp(t, { plugins: [await aol()], policy: undefined })
   const res = await explain(app, { from: 'aol:alice@aol.com', to: 'aol:bot@parley.test' })
   t.equal(res.statusCode, 200)
   t.match(res.json(), { allow: false, rule: 'edge.allowFederatedUsers' })
@@ -79,9 +79,9 @@ t.test('a configured policy allows the provider and names the blocked domain', a
   ).json()
   t.equal(call.allow, false)
   t.match(call.rule, /publicCloudAudioVideo/)
-  t.same((await app.inject({ method: 'GET', url: '/v1/policy' })).json().blockedDomains, [
-    'blocked.example',
-  ])
+  const inForce = (await app.inject({ method: 'GET', url: '/v1/policy' })).json()
+  t.same(inForce.policy.blockedDomains, ['blocked.example'])
+  t.match(inForce, { version: 1, author: 'config', summary: /seeded from fastify\.config\.ts/ })
 })
 
 t.test('explain refuses what it cannot judge, with codes', async (t) => {

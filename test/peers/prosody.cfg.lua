@@ -59,3 +59,6 @@ smacks_hibernation_time = {{SMACKS_HIBERNATION}}
 smacks_max_queue_size = 10000
 
 VirtualHost "{{DOMAIN}}"
+-- Further virtual hosts (ProsodyOptions.extraDomains): users on them reach the
+-- first host through Prosody itself, as from another domain (no s2s needed).
+{{EXTRA_HOSTS}}

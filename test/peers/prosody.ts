@@ -51,6 +51,11 @@ export interface ProsodyUser {
 export interface ProsodyOptions {
   /** The VirtualHost. @defaultValue 'parley.test' */
   domain?: string
+  /**
+   * More VirtualHosts on the same server, e.g. a domain a policy blocks:
+   * their users talk to `domain`'s users as users of another domain would.
+   */
+  extraDomains?: string[]
   /** Accounts registered before `startProsody` resolves. */
   users?: ProsodyUser[]
   /** Prosody's log level (the log is `peer.logFile`). @defaultValue 'info', or env PARLEY_PROSODY_LOG */
@@ -80,8 +85,8 @@ export interface ProsodyPeer {
   start(): Promise<void>
   /** SIGTERM (SIGKILL after 5 s), waits for the exit. Idempotent. */
   stop(): Promise<void>
-  /** Adds an account (works whether the server runs or not). */
-  register(username: string, password: string): Promise<void>
+  /** Adds an account (works whether the server runs or not), on `domain` or one of `extraDomains`. */
+  register(username: string, password: string, domain?: string): Promise<void>
   /** SIGSTOP: the socket stays open but nothing answers (a zombie peer). */
   pause(): void
   /** SIGCONT after `pause()`. */
@@ -183,6 +188,12 @@ class ProsodyInstance implements ProsodyPeer {
       PORT: String(this.port),
       SMACKS_HIBERNATION: String(this.options.smacksHibernationSeconds ?? 60),
       DOMAIN: this.domain,
+      EXTRA_HOSTS: (this.options.extraDomains ?? [])
+        .map((d) => {
+          if (!/^[a-z0-9.-]+$/.test(d)) throw new Error(`prosody: bad extra domain '${d}'`)
+          return `VirtualHost "${d}"`
+        })
+        .join('\n'),
     }
     writeFileSync(this.configFile, renderTemplate(TEMPLATE, values))
   }
@@ -270,10 +281,10 @@ class ProsodyInstance implements ProsodyPeer {
     forgetOnExit(this)
   }
 
-  async register(username: string, password: string): Promise<void> {
+  async register(username: string, password: string, domain = this.domain): Promise<void> {
     await execFileAsync(
       'prosodyctl',
-      ['--config', this.configFile, 'register', username, this.domain, password],
+      ['--config', this.configFile, 'register', username, domain, password],
       {
         cwd: this.dir,
         timeout: 10_000,

@@ -252,14 +252,14 @@ t.test('checkProviderEdit: the proxy FQDN and the name cannot change in place', 
 })
 
 t.test(
-  'policyError: PARLEY_ERR_VALIDATION, every code in the message, the refusal kind',
+  'policyError: POLICY_CONFLICT (409) for a conflict, VALIDATION (400) otherwise, every code in the message',
   async (t) => {
     const conflict = validatePolicy(
       policy({ allowedDomains: ['a.example'], blockedDomains: ['a.example'] }),
     )
     const err = policyError(conflict)
-    t.equal(err.code, 'PARLEY_ERR_VALIDATION')
-    t.equal(err.statusCode, 400)
+    t.equal(err.code, 'PARLEY_ERR_POLICY_CONFLICT')
+    t.equal(err.statusCode, 409)
     t.match(err.message, /\[domain\.conflict\] 'a\.example' is both allowed and blocked/)
     t.equal(err.refusal, 'conflict')
     t.same(codes(err.findings), ['domain.conflict'])
@@ -280,6 +280,8 @@ t.test(
       ),
     )
     t.equal(invalid.refusal, 'invalid')
+    t.equal(invalid.code, 'PARLEY_ERR_VALIDATION')
+    t.equal(invalid.statusCode, 400)
   },
 )
 

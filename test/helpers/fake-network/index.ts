@@ -31,6 +31,8 @@ export default definePlugin({
   name: 'fake',
   version: '1.0.0',
   contract: '^1.0.0',
+  // A federation network to the policy (test configs open it: test/helpers/policy.ts).
+  networkKind: 'federation',
   capabilities: {
     im: true,
     presence: 'none',
