@@ -5,7 +5,7 @@ import type { InboundEvent, OutboundMessage, SendResult } from './events.js'
 import type { Availability, RosterEntry } from './presence.js'
 
 /** The contract version this file describes; plugins declare a semver range against it. */
-export const CONTRACT_VERSION = '1.1.0'
+export const CONTRACT_VERSION = '1.2.0'
 
 export const CONNECTION_STATES = ['connecting', 'online', 'degraded', 'offline', 'failed'] as const
 export type ConnectionState = (typeof CONNECTION_STATES)[number]
@@ -112,6 +112,13 @@ export interface Connection {
   refuse?(request: SubscriptionRequest): Promise<void>
   setPresence?(update: PresenceUpdate): Promise<void>
   probe?(request: SubscriptionRequest): Promise<void>
+  /**
+   * Whether the stream that carries this connection's traffic is encrypted
+   * now (TLS), if the plugin knows; undefined otherwise. The policy refuses
+   * an XMPP partner's traffic whose `tls` is Required over a stream that is
+   * not (contract 1.2.0).
+   */
+  transportSecure?(): boolean | undefined
 }
 
 export interface PluginDefinition<S extends TSchema = TSchema> {

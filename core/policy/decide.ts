@@ -16,7 +16,8 @@
  *                                  through a public provider
  *  7. the entry: federation: `allowed-domain` (listed), `edge.partnerDiscovery`
  *     (discovery on) or `unlisted-domain` (refused); public provider:
- *     `provider.none`, `provider:<name>.enabled`; XMPP: `xmpp-partner.none`
+ *     `provider.none`, `provider:<name>.enabled`; XMPP: `xmpp-partner.none`,
+ *     `xmpp-partner:<domain>.tls` (TLS Required, the stream is not encrypted)
  *  8. `unverified-stranger`        inbound from an unverified provider or partner,
  *                                  and the sender is not a contact
  * Allowed: the rule is the entry that let it through (`allowed-domain`,
@@ -31,6 +32,7 @@ import {
   GLOBAL_POLICY,
   NETWORK_KINDS,
   type NetworkKind,
+  negotiationOf,
   type Policy,
   type PolicyRequest,
   type PublicProvider,
@@ -311,6 +313,12 @@ export function decide(policy: Policy | CompiledPolicy, request: PolicyRequest):
       return deny(RULES.partnerNone, `${what}: '${domain}' is not an XMPP partner`)
     }
     entryRule = partnerRule(partner.domain.toLowerCase())
+    if (negotiationOf(partner.tls) === 'Required' && request.transportSecure === false) {
+      return deny(
+        `${entryRule}.tls`,
+        `${what}: XMPP partner '${partner.domain}' requires TLS, and the stream carrying it is not encrypted`,
+      )
+    }
     pass(
       entryRule,
       `'${domain}' is covered by XMPP partner '${partner.domain}' (${partner.partnerType})`,

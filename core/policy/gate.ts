@@ -36,6 +36,7 @@ import type { PolicyService } from './service.js'
 export interface GateNetwork {
   name: string
   definition?: { networkKind?: PolicyRequest['networkKind']; provider?: ProviderFacts }
+  connection?: { transportSecure?(): boolean | undefined }
 }
 
 export interface SenderLimit {
@@ -148,7 +149,9 @@ export class PolicyGate {
     remote: AddressString,
     kind: TrafficKind,
   ): PolicyRequest {
-    const definition = this.#opts.network(network)?.definition
+    const known = this.#opts.network(network)
+    const definition = known?.definition
+    const secure = known?.connection?.transportSecure?.()
     return {
       direction,
       network,
@@ -158,6 +161,7 @@ export class PolicyGate {
       kind,
       remoteIsContact: false,
       ...(definition?.provider && { provider: definition.provider }),
+      ...(secure !== undefined && { transportSecure: secure }),
     }
   }
 

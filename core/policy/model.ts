@@ -257,6 +257,7 @@ export const PolicyRequestSchema = Type.Object(
     ]),
     remoteIsContact: Type.Boolean({ default: false }),
     sourceVerified: Type.Optional(Type.Boolean()),
+    transportSecure: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 )
@@ -287,6 +288,12 @@ export interface PolicyRequest {
    * inbound traffic's source as verified. Absent counts as not verified.
    */
   sourceVerified?: boolean
+  /**
+   * Whether the stream carrying the traffic is encrypted (the plugin's
+   * `transportSecure()`). `false` refuses an XMPP partner whose `tls` is
+   * Required; absent (unknown) does not.
+   */
+  transportSecure?: boolean
 }
 
 export type { VerificationLevel }

@@ -106,6 +106,13 @@ export class XmppConnection implements Connection {
     return [this.#identity]
   }
 
+  /** TLS on the stream now (STARTTLS or direct TLS): the socket is a TLSSocket. */
+  transportSecure(): boolean | undefined {
+    const socket = this.#entity?.socket as { encrypted?: boolean } | undefined | null
+    if (!socket) return undefined
+    return socket.encrypted === true
+  }
+
   /** The roster as last fetched or pushed (contacts and subscription states). */
   roster(): wire.RosterItem[] {
     return this.#inbound.roster()

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { Policy } from '../../core/policy/index.js'
 import { fakePlugin, testApp, waitFor } from '../helpers/app.js'
 import { fakeConnections } from '../helpers/fake-network/index.js'
@@ -14,7 +14,7 @@ import { openPolicy } from '../helpers/policy.js'
  */
 const BLOCKING: Policy = { ...openPolicy(), blockedDomains: ['evil.example'] }
 
-async function setup(t: Parameters<Parameters<typeof t.test>[1]>[0], points = 100) {
+async function setup(t: Test, points = 100) {
   const key = randomUUID()
   const app = await testApp(t, {
     plugins: [fakePlugin(key)],

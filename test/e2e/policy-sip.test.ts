@@ -141,7 +141,7 @@ t.test('unverified provider, publicCloud per identity, blocking at run time', as
   const sub = await alice.subscribe(BOT)
   await sub.waitForNotify((n) => String(n.header('subscription-state')).startsWith('terminated'))
   t.match(String(sub.notifies.at(-1)?.header('subscription-state')), /reason=rejected/)
-  t.ok((await refusals())['inbound blocked-domain'] >= 2, 'message and subscription counted')
+  t.ok(((await refusals())['inbound blocked-domain'] ?? 0) >= 2, 'message and subscription counted')
   t.notOk(
     alice.received.some((rq) => rq.method === 'MESSAGE' && rq.body === 'echo: still friends?'),
     'the blocked message never reached the bot',

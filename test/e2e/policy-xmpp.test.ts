@@ -158,4 +158,20 @@ t.test('blocked domain and unverified strangers, with a real Prosody', async (t)
   )
   t.equal(Number(rows[0].n), 0, 'no message from eve was stored')
   t.comment(`blocked deliveries seen: ${fromAddress('xmpp:eve@blocked.test').length}`)
+
+  // A partner that requires TLS: this Prosody's client streams are plain, so its traffic is refused.
+  t.equal(app.networks.get('xmpp')?.connection?.transportSecure?.(), false, 'the stream is plain')
+  const strict = await app.inject({
+    method: 'PUT',
+    url: '/v1/policy/xmpp-partners/parley.test',
+    payload: { partnerType: 'Federated', tls: 'Required', sasl: 'Required', dialback: false },
+  })
+  t.equal(strict.statusCode, 200, strict.body)
+  const plainId = await alice.message(bot, 'over a plain stream')
+  await alice.waitFor(isError('forbidden', plainId), { timeoutMs: 10_000 })
+  t.equal((await refusals())['inbound xmpp-partner:parley.test.tls'], 1)
+  t.notOk(
+    fromAddress(`xmpp:${prosody.jid('alice')}`).some((a) => a.text === 'over a plain stream'),
+    'refused for want of TLS, never at the bot',
+  )
 })

@@ -347,6 +347,33 @@ t.test('the network kind is input, never guessed from the name', async (t) => {
   t.notOk('networkKind' in d)
 })
 
+t.test('an XMPP partner requiring TLS is refused over an unencrypted stream', async (t) => {
+  const p = openPolicy()
+  const remote = 'xmpp:eve@trusted.example'
+  for (const direction of ['inbound', 'outbound'] as const) {
+    const plain = decide(p, xmpp({ direction, remote, transportSecure: false }))
+    t.match(plain, {
+      allow: false,
+      rule: 'xmpp-partner:trusted.example.tls',
+      reason: /requires TLS, and the stream carrying it is not encrypted/,
+    })
+    t.match(decide(p, xmpp({ direction, remote, transportSecure: true })), {
+      allow: true,
+      rule: 'xmpp-partner:trusted.example',
+    })
+    // Unknown (a plugin that cannot tell) is not refused on this ground.
+    t.match(decide(p, xmpp({ direction, remote })), { allow: true })
+  }
+  // Optional or NotSupported TLS does not care.
+  const optional = openPolicy()
+  const partner = optional.xmppPartners[1]
+  if (!partner) throw new Error('fixture')
+  partner.tls = 'Optional'
+  partner.sasl = 'Optional'
+  partner.dialback = true
+  t.match(decide(optional, xmpp({ remote, transportSecure: false })), { allow: true })
+})
+
 t.test('malformed requests are refused, not thrown', async (t) => {
   const p = openPolicy()
   for (const over of [
