@@ -68,6 +68,12 @@ export async function loadPlugins(
       continue
     }
     network.definition = definition
+    if (!definition.networkKind) {
+      deps.log.warn(
+        { network: entry.name, code: 'PARLEY_ERR_POLICY_DENIED' },
+        "plugin declares no networkKind ('federation', 'xmpp' or 'public-provider'): the federation policy refuses all its traffic (rule network-kind.unknown)",
+      )
+    }
     network.publicOptions = redactOptions(entry.options, definition.secrets)
     const options = validateOptions(definition, entry.options)
     const retired = profile?.provider.retired
