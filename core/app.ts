@@ -11,10 +11,13 @@ import { FederationAdapter } from './bots/federation-adapter.js'
 import { type BotDirectory, loadBots } from './bots/load-bots.js'
 import type { ParleyConfig } from './config/schema.js'
 import { parleyError, type RosterEntry } from './contract/index.js'
+import { auth, BEARER_SECURITY_SCHEME } from './http/auth.js'
 import { installErrorHandling } from './http/error-handler.js'
+import { LOG_REDACT } from './http/log-redaction.js'
 import { contactRoutes } from './http/routes-contacts.js'
 import { HealthSchema, healthRoutes } from './http/routes-health.js'
 import { messageRoutes } from './http/routes-messages.js'
+import { keyRoutes } from './http/routes-keys.js'
 import { networkRoutes } from './http/routes-networks.js'
 import { policyRoutes } from './http/routes-policy.js'
 import { presenceRoutes } from './http/routes-presence.js'
@@ -47,6 +50,8 @@ export interface BuildOptions {
   /** Where `plugins/<name>` and `bots/<name>` are resolved; default: the working directory. */
   rootDir?: string
   logger?: FastifyServerOptions['logger']
+  /** Where the default logger writes (stdout if unset), with its redaction of secrets: tests capture the log here. */
+  logStream?: { write(line: string): void }
 }
 
 /** Redis must answer within this time at start, or the host refuses to start. */
@@ -66,10 +71,8 @@ export async function buildApp(
   const app = Fastify({
     logger: options.logger ?? {
       level: config.server.logLevel,
-      redact: {
-        paths: ['*.password', '*.options.password', 'options.*.password', '*.secret'],
-        censor: '[redacted]',
-      },
+      redact: LOG_REDACT,
+      ...(options.logStream && { stream: options.logStream }),
     },
     bodyLimit: config.server.bodyLimit,
     // Addresses travel in paths (GET /v1/presence/:address): up to 1024 characters, percent-encoded.
@@ -230,7 +233,16 @@ export async function buildApp(
       await store.close()
     }
 
-    // 6. Routes; OpenAPI first so it sees every route.
+    // 6. Routes. API keys and rate limits first: every route after them needs
+    // a key (with the scope in its `config.scope`, else admin) except these paths.
+    await app.register(auth, {
+      store,
+      redis: queues.producer,
+      prefix: config.redis.prefix,
+      security: config.security,
+      publicPaths: ['/health', '/docs'],
+    })
+    // OpenAPI next so it sees every route.
     app.addSchema(HealthSchema)
     await app.register(swagger, {
       openapi: {
@@ -239,12 +251,15 @@ export async function buildApp(
           version: '0.1.0',
           description: 'Federation host for instant messaging with bots',
         },
+        components: { securitySchemes: { apiKey: BEARER_SECURITY_SCHEME } },
+        security: [{ apiKey: [] }],
       },
     })
     await app.register(swaggerUi, { routePrefix: '/docs' })
     await app.register(healthRoutes)
     await app.register(
       async (v1) => {
+        await v1.register(keyRoutes)
         await v1.register(networkRoutes)
         await v1.register(messageRoutes)
         await v1.register(presenceRoutes, { keepAliveMs: config.presence.keepAliveMs })

@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { loadConfig } from './config/load-config.js'
 
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
     { networks: summary || 'none', bots: app.bots.bots.map((b) => b.name) },
     'parley is up',
   )
+  await announceBootstrapKey(app)
 
   let closing = false
   const close = (signal: string) => {
@@ -52,6 +54,43 @@ async function main(): Promise<void> {
   )
   process.on('unhandledRejection', (err) =>
     app.log.error({ err, code: 'PARLEY_ERR_PLUGIN_THREW' }, 'unhandled rejection'),
+  )
+}
+
+/**
+ * First start: no admin key configured and none active in the database. The
+ * host makes one, stores its hash, and shows it here, once, on stderr (not
+ * in the structured log, which is shipped and kept). Later starts find an
+ * active admin key and show nothing.
+ */
+async function announceBootstrapKey(app: FastifyInstance): Promise<void> {
+  let created: Awaited<ReturnType<FastifyInstance['auth']['bootstrap']>>
+  try {
+    created = await app.auth.bootstrap()
+  } catch (err) {
+    app.log.error({ err }, 'could not check for or create the bootstrap admin key')
+    return
+  }
+  if (!created) return
+  const rule = '='.repeat(78)
+  process.stderr.write(
+    [
+      rule,
+      'parley: first start: no admin API key existed, so one was generated.',
+      'parley: It is shown this once and never again (only its hash is stored):',
+      '',
+      `    ${created.key}`,
+      '',
+      'parley: Send it as `Authorization: Bearer <key>`. Create narrower keys with',
+      'parley: POST /v1/keys, and revoke this one (DELETE /v1/keys/<id>) once you have your own.',
+      'parley: Lost it? `npm run keys -- create --scopes admin` on a host with the database.',
+      rule,
+      '',
+    ].join('\n'),
+  )
+  app.log.warn(
+    { keyId: created.id },
+    'bootstrap admin key generated and printed on stderr; it is not shown again',
   )
 }
 

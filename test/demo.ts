@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { generateKey } from '../core/auth/keys.js'
 import { deleteRedisPrefix } from './helpers/app.js'
 import { connectUser } from './helpers/xmpp-user.js'
 import { freePort, startProsody } from './peers/prosody.js'
@@ -28,6 +29,9 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-demo-'))
   const prefix = `parley-demo-${process.pid}`
   const port = await freePort()
+  // The REST API needs a key: the demo gives its host one (an operator's PARLEY_ADMIN_KEY).
+  const adminKey = generateKey().key
+  const auth = { authorization: `Bearer ${adminKey}` }
   say('demo', `starting Parley on http://127.0.0.1:${port} (SQLite in ${dir})…`)
   const host = spawn(process.execPath, ['--import', 'tsx', 'core/main.ts'], {
     cwd: ROOT,
@@ -43,6 +47,7 @@ async function main(): Promise<void> {
       XMPP_DOMAIN: prosody.domain,
       XMPP_USERNAME: 'echo',
       XMPP_PASSWORD: 'echo-pass',
+      PARLEY_ADMIN_KEY: adminKey,
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   })
@@ -50,7 +55,7 @@ async function main(): Promise<void> {
   try {
     const deadline = Date.now() + 30_000
     for (;;) {
-      const view = await fetch(`${base}/v1/networks/xmpp`)
+      const view = await fetch(`${base}/v1/networks/xmpp`, { headers: auth })
         .then((r) => r.json() as Promise<{ status?: string }>)
         .catch(() => undefined)
       if (view?.status === 'online') break
@@ -76,20 +81,22 @@ async function main(): Promise<void> {
     say('demo', 'a service sends alice a message over REST: POST /v1/messages')
     const res = await fetch(`${base}/v1/messages`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { ...auth, 'content-type': 'application/json' },
       body: JSON.stringify({ to: `xmpp:${alice.jid}`, text: 'Your build passed.' }),
     })
     const { id } = (await res.json()) as { id: string }
     say('demo', `202 accepted, message ${id}`)
     await alice.waitForMessages(lines.length + 1)
     await new Promise((r) => setTimeout(r, 200))
-    const status = (await (await fetch(`${base}/v1/messages/${id}`)).json()) as {
+    const status = (await (await fetch(`${base}/v1/messages/${id}`, { headers: auth })).json()) as {
       status: string
       attempts: number
     }
     say('demo', `GET /v1/messages/${id} -> ${status.status} (attempts ${status.attempts})`)
     console.log('\nGET /v1/networks')
-    console.log(JSON.stringify(await (await fetch(`${base}/v1/networks`)).json(), null, 2))
+    console.log(
+      JSON.stringify(await (await fetch(`${base}/v1/networks`, { headers: auth })).json(), null, 2),
+    )
     await alice.stop()
   } finally {
     host.kill('SIGTERM')

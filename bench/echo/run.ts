@@ -11,11 +11,14 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { generateKey } from '../../core/auth/keys.js'
 import { deleteRedisPrefix } from '../../test/helpers/app.js'
 import { connectUser, type XmppUser } from '../../test/helpers/xmpp-user.js'
 import { freePort, startProsody } from '../../test/peers/prosody.js'
 
 const ROOT = new URL('../../', import.meta.url).pathname
+/** The Parley host's admin key (PARLEY_ADMIN_KEY): the REST API needs one. */
+const ADMIN_KEY = generateKey().key
 const PINGPONG = Number(process.env.BENCH_PINGPONG ?? 2000)
 const WINDOW = Number(process.env.BENCH_WINDOW ?? 100)
 const WINDOW_TOTAL = Number(process.env.BENCH_WINDOW_TOTAL ?? 20000)
@@ -158,7 +161,9 @@ async function waitOnline(port: number): Promise<void> {
   const deadline = Date.now() + 30_000
   while (Date.now() < deadline) {
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/v1/networks/xmpp`)
+      const res = await fetch(`http://127.0.0.1:${port}/v1/networks/xmpp`, {
+        headers: { authorization: `Bearer ${ADMIN_KEY}` },
+      })
       if (res.ok && ((await res.json()) as { status?: string }).status === 'online') return
     } catch {}
     await new Promise((r) => setTimeout(r, 100))
@@ -224,6 +229,7 @@ async function main(): Promise<void> {
           PORT: String(port),
           BENCH_SQLITE: join(dir, 'bench.sqlite'),
           BENCH_PREFIX: prefix,
+          PARLEY_ADMIN_KEY: ADMIN_KEY,
         },
         stdio: ['ignore', 'ignore', 'inherit'],
       },

@@ -34,6 +34,7 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Element, xml } from '@xmpp/client'
 import { Redis } from 'ioredis'
+import { generateKey } from '../../core/auth/keys.js'
 import { deleteRedisPrefix, REDIS_URL } from '../../test/helpers/app.js'
 import { freePort, type ProsodyPeer, startProsody } from '../../test/peers/prosody.js'
 import { connectRawUser, type RawXmppUser } from '../../test/peers/raw-xmpp.js'
@@ -52,6 +53,12 @@ const INGEST_TIMEOUT_MS = 90_000
 /** The flags of `npm start`. */
 const NODE_FLAGS = ['--max-semi-space-size=32', '--import', 'tsx']
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js')
+/**
+ * Parley's admin key (PARLEY_ADMIN_KEY): every request carries it, to the
+ * bare server too (which ignores it), so both parse the same request.
+ */
+const ADMIN_KEY = generateKey().key
+const AUTH = { authorization: `Bearer ${ADMIN_KEY}` }
 /** One <show/> per change, in turn (undefined: none, i.e. available). */
 const SHOWS = ['away', 'dnd', 'xa', 'chat', undefined] as const
 
@@ -206,7 +213,7 @@ const cpuDelta = (before: number | undefined, after: number | undefined) =>
 
 async function getText(url: string): Promise<{ status: number; body: string }> {
   try {
-    const res = await fetch(url)
+    const res = await fetch(url, { headers: AUTH })
     return { status: res.status, body: await res.text() }
   } catch (err) {
     return { status: 0, body: `(${(err as Error).message})` }
@@ -215,7 +222,7 @@ async function getText(url: string): Promise<{ status: number; body: string }> {
 
 /** The response's header names, sorted: the two servers should answer alike. */
 async function headerNames(url: string): Promise<string> {
-  const res = await fetch(url)
+  const res = await fetch(url, { headers: AUTH })
   await res.arrayBuffer()
   return [...res.headers.keys()].sort().join(',')
 }
@@ -224,7 +231,18 @@ async function headerNames(url: string): Promise<string> {
 async function cannon(url: string, seconds: number): Promise<RestFigures> {
   const child = startNode(
     'autocannon',
-    [AUTOCANNON, '-c', String(CONNECTIONS), '-d', String(seconds), '-n', '--json', url],
+    [
+      AUTOCANNON,
+      '-c',
+      String(CONNECTIONS),
+      '-d',
+      String(seconds),
+      '-H',
+      `authorization=${AUTH.authorization}`,
+      '-n',
+      '--json',
+      url,
+    ],
     {},
   )
   let out = ''
@@ -522,7 +540,7 @@ async function measureIngest(
   try {
     const res = await fetch(`http://127.0.0.1:${port}/v1/presence/query`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { ...AUTH, 'content-type': 'application/json' },
       body: JSON.stringify({ addresses }),
     })
     const { presence } = (await res.json()) as { presence: { address: string; status?: string }[] }
@@ -695,6 +713,7 @@ async function main(): Promise<void> {
       BENCH_SQLITE: join(dir, 'bench.sqlite'),
       BENCH_PREFIX: prefix,
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+      PARLEY_ADMIN_KEY: ADMIN_KEY,
     })
     const presenceUrl = `http://127.0.0.1:${port}/v1/presence/xmpp:${users[0]?.bare}`
     try {

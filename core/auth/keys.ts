@@ -1,10 +1,11 @@
 /**
  * API keys: format, hashing and comparison. No I/O here; the rows live in
- * core/store/api-key-store.ts. Keys are not enforced on any route yet.
+ * core/store/api-key-store.ts.
  *
  * A key reads `pk_<prefix>_<secret>`: `prefix` is 8 lowercase hex characters
  * (4 random bytes), public, and finds the key's row; `secret` is 32 random
  * bytes as base64url (43 characters) and only its SHA-256 is stored.
+ * Routes check keys in core/http/auth.ts (docs/security.md).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 
@@ -15,7 +16,9 @@ export type Scope = (typeof SCOPES)[number]
 export const KEY_PREFIX_LENGTH = 8
 export const KEY_SECRET_LENGTH = 43
 
-const KEY = /^pk_([0-9a-f]{8})_([A-Za-z0-9_-]{43})$/
+/** A well-formed key, as a JSON Schema pattern (the config's `security.adminKey`). */
+export const KEY_PATTERN = '^pk_([0-9a-f]{8})_([A-Za-z0-9_-]{43})$'
+const KEY = new RegExp(KEY_PATTERN)
 
 export interface ParsedKey {
   prefix: string
@@ -55,6 +58,11 @@ export function parseKey(key: unknown): ParsedKey | undefined {
  */
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex')
+}
+
+/** Whether the key carries `scope`: `admin` implies every scope. */
+export function grants(scopes: readonly Scope[], scope: Scope): boolean {
+  return scopes.includes(scope) || scopes.includes('admin')
 }
 
 /** Whether `secret` hashes to `storedHash`, compared in constant time. */

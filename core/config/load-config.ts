@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Value } from 'typebox/value'
+import { parseKey } from '../auth/keys.js'
 import { parleyError } from '../contract/index.js'
 import { validatePolicy } from '../policy/validate.js'
 import { ConfigSchema, type ParleyConfig, type ParleyConfigInput } from './schema.js'
@@ -14,6 +15,7 @@ export function applyEnv(input: ParleyConfigInput, env: Env): ParleyConfigInput 
     server: { ...input.server },
     database: { ...input.database },
     redis: { ...input.redis },
+    security: { ...input.security },
   }
   if (env.PORT !== undefined) out.server = { ...out.server, port: toPort(env.PORT) }
   if (env.HOST) out.server = { ...out.server, host: env.HOST }
@@ -21,6 +23,16 @@ export function applyEnv(input: ParleyConfigInput, env: Env): ParleyConfigInput 
     out.server = { ...out.server, logLevel: env.LOG_LEVEL as ParleyConfig['server']['logLevel'] }
   if (env.DATABASE_URL) out.database = { ...out.database, url: env.DATABASE_URL }
   if (env.REDIS_URL) out.redis = { ...out.redis, url: env.REDIS_URL }
+  if (env.PARLEY_ADMIN_KEY !== undefined && env.PARLEY_ADMIN_KEY !== '') {
+    // The value is a secret: the message never repeats it.
+    if (!parseKey(env.PARLEY_ADMIN_KEY)) {
+      throw parleyError(
+        'PARLEY_ERR_CONFIG',
+        'PARLEY_ADMIN_KEY is not a well-formed key (pk_<8 hex>_<43 base64url characters>); make one with `npm run keys -- generate`',
+      )
+    }
+    out.security = { ...out.security, adminKey: env.PARLEY_ADMIN_KEY }
+  }
   return out
 }
 

@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox'
+import { KEY_PATTERN } from '../auth/keys.js'
 import { PolicySchema } from '../policy/model.js'
 
 const Options = Type.Record(Type.String(), Type.Unknown(), { default: {} })
@@ -107,6 +108,36 @@ export const ConfigSchema = Type.Object(
         autoAccept: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9-]{0,31}:.+$' }), {
           default: [],
         }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** REST security: API keys and rate limits (docs/security.md). */
+    security: Type.Object(
+      {
+        /**
+         * An admin key (`pk_<prefix>_<secret>`, e.g. from `npm run keys -- generate`)
+         * that every host sharing the database accepts: stored hashed at start.
+         * The environment's PARLEY_ADMIN_KEY wins. Unset, and no active admin
+         * key in the database: the host generates one at first start and prints it once.
+         */
+        adminKey: Type.Optional(Type.String({ pattern: KEY_PATTERN })),
+        /** Per API key (and per client IP for requests without a usable key), shared by every host on the same Redis prefix. */
+        rateLimit: Type.Object(
+          {
+            /** Requests one API key may make per window, across all routes and hosts. */
+            max: Type.Integer({ minimum: 1, default: 6000 }),
+            /** Requests per window from one IP without a usable key (401s, /health, /docs). */
+            unauthenticatedMax: Type.Integer({ minimum: 1, default: 600 }),
+            timeWindowMs: Type.Integer({ minimum: 100, default: 60000 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        /**
+         * How long a host trusts a verified key without asking the database: a
+         * key revoked on another host stops working within this time (at once
+         * on the host that revoked it). 0: every request asks the database.
+         */
+        keyCacheMs: Type.Integer({ minimum: 0, maximum: 300000, default: 5000 }),
       },
       { additionalProperties: false, default: {} },
     ),

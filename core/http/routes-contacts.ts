@@ -41,6 +41,7 @@ export async function contactRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Querystring: { identity?: string } }>(
     '/contacts',
     {
+      config: { scope: 'presence:read' },
       schema: {
         summary: "An identity's contacts (default: every identity's), with subscription states",
         tags: ['contacts'],
@@ -71,6 +72,7 @@ export async function contactRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/contacts/:id',
     {
+      config: { scope: 'presence:read' },
       schema: {
         summary: 'One contact',
         tags: ['contacts'],
@@ -84,6 +86,7 @@ export async function contactRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: { address: string; identity?: string; displayName?: string } }>(
     '/contacts',
     {
+      config: { scope: 'contacts:write' },
       schema: {
         summary: "Watch a federated user: send the network's subscription request and track it",
         tags: ['contacts'],
@@ -109,6 +112,7 @@ export async function contactRoutes(app: FastifyInstance): Promise<void> {
   app.delete<{ Params: { id: string } }>(
     '/contacts/:id',
     {
+      config: { scope: 'contacts:write' },
       schema: {
         summary: 'Unwatch: unsubscribe on the network and forget the contact',
         tags: ['contacts'],
@@ -126,6 +130,7 @@ export async function contactRoutes(app: FastifyInstance): Promise<void> {
     app.post<{ Params: { id: string } }>(
       `/contacts/:id/${decision}`,
       {
+        config: { scope: 'contacts:write' },
         schema: {
           summary:
             decision === 'approve'

@@ -53,6 +53,7 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: SendBodyType }>(
     '/messages',
     {
+      config: { scope: 'messages:send' },
       schema: {
         summary: 'Queue a message to a federated user',
         description:
@@ -105,6 +106,7 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
   }>(
     '/messages',
     {
+      config: { scope: 'messages:send' },
       schema: {
         summary: 'Message records, newest first (e.g. the failed ones)',
         tags: ['messages'],
@@ -139,6 +141,7 @@ export async function messageRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { id: string } }>(
     '/messages/:id',
     {
+      config: { scope: 'messages:send' },
       schema: {
         summary: "A message's delivery status",
         tags: ['messages'],

@@ -37,6 +37,7 @@ export async function networkRoutes(app: FastifyInstance): Promise<void> {
   app.get(
     '/networks',
     {
+      config: { scope: 'presence:read' },
       schema: {
         summary: 'Every configured network with its connection status',
         tags: ['networks'],
@@ -50,6 +51,7 @@ export async function networkRoutes(app: FastifyInstance): Promise<void> {
   app.get<{ Params: { name: string } }>(
     '/networks/:name',
     {
+      config: { scope: 'presence:read' },
       schema: {
         summary: 'One network',
         tags: ['networks'],

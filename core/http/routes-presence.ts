@@ -56,6 +56,7 @@ export async function presenceRoutes(
   app.get<{ Params: { address: string } }>(
     '/presence/:address',
     {
+      config: { scope: 'presence:read' },
       schema: {
         summary: 'Current presence of one federated address',
         tags: ['presence'],
@@ -73,6 +74,7 @@ export async function presenceRoutes(
   app.post<{ Body: { addresses: string[] } }>(
     '/presence/query',
     {
+      config: { scope: 'presence:read' },
       schema: {
         summary: `Presence of up to ${MAX_ADDRESSES} addresses, in the order asked`,
         tags: ['presence'],
@@ -105,6 +107,7 @@ export async function presenceRoutes(
     '/presence/stream',
     {
       sse: true,
+      config: { scope: 'presence:read' },
       schema: {
         summary: 'Server-Sent Events: presence changes of the given addresses',
         description:

@@ -7,6 +7,7 @@ import {
   type PluginDefinition,
   parleyError,
 } from '../contract/index.js'
+import { REDACTED } from '../http/log-redaction.js'
 
 const CAPABILITY_FLAGS = [
   'im',
@@ -60,20 +61,58 @@ export function validateOptions(
   return deepFreeze(filled as Record<string, unknown>)
 }
 
-/** Options with every secret field replaced, for logs and /v1/networks. */
+/** Option names that hold secrets, whatever the plugin declares. */
+const SECRET_NAME = /pass(word)?|secret|token|private.?key|credential|api.?key/i
+/** `key` inside these objects is a private key (the sip edge's `tls.key`). */
+const KEY_HOLDER = /tls|ssl|cert/i
+/** Values that are secrets wherever they appear: PEM private keys, Parley API keys. */
+const SECRET_VALUE = /-----BEGIN [A-Z ]*PRIVATE KEY-----|pk_[0-9a-f]{8}_[A-Za-z0-9_-]{43}/
+
+/**
+ * Options with every secret replaced, at any depth, for logs and
+ * /v1/networks: the plugin's `secrets` (names, or dotted paths such as
+ * `tls.key`), names that say secret (password, token, private key…), `key`
+ * inside a TLS object, and values that are PEM private keys or API keys.
+ */
 export function redactOptions(
   options: unknown,
   secrets: readonly string[] = [],
 ): Record<string, unknown> {
-  if (!options || typeof options !== 'object') return {}
+  if (!options || typeof options !== 'object' || Array.isArray(options)) return {}
+  return redactObject(options as Record<string, unknown>, secrets, '', '')
+}
+
+function redactObject(
+  object: Record<string, unknown>,
+  secrets: readonly string[],
+  path: string,
+  parent: string,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(options)) {
-    out[key] =
-      secrets.includes(key) || /pass(word)?|secret|token|private.?key/i.test(key)
-        ? '[redacted]'
-        : value
+  for (const [name, value] of Object.entries(object)) {
+    const here = path ? `${path}.${name}` : name
+    const secret =
+      secrets.includes(name) ||
+      secrets.includes(here) ||
+      SECRET_NAME.test(name) ||
+      (name === 'key' && KEY_HOLDER.test(parent))
+    out[name] = secret ? REDACTED : redactValue(value, secrets, here, name)
   }
   return out
+}
+
+function redactValue(
+  value: unknown,
+  secrets: readonly string[],
+  path: string,
+  name: string,
+): unknown {
+  if (typeof value === 'string') return SECRET_VALUE.test(value) ? REDACTED : value
+  if (Array.isArray(value)) return value.map((item) => redactValue(item, secrets, path, name))
+  if (value && typeof value === 'object') {
+    return redactObject(value as Record<string, unknown>, secrets, path, name)
+  }
+  return value
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto'
 import fc from 'fast-check'
 import t from 'tap'
+import { generateKey } from '../../core/auth/keys.js'
 import { fakePlugin, testApp } from '../helpers/app.js'
 
 /**
  * Hostile REST input: generated paths, bodies, query strings and headers
  * against every route. Nothing may get a 5xx, every refusal carries a
- * PARLEY_ERR_* code, and the host answers /health afterwards.
+ * PARLEY_ERR_* code, and the host answers /health afterwards. Most requests
+ * carry a valid admin key (so the routes themselves are fuzzed, not only the
+ * 401 path); the rest carry keys of one scope, none, or garbage.
  */
 const RUNS = Number(process.env.PARLEY_FUZZ_RUNS ?? 10_000)
 
@@ -26,6 +29,9 @@ const ROUTES: Array<{ method: 'GET' | 'POST' | 'DELETE'; path: string }> = [
   { method: 'POST', path: '/v1/contacts/:id/refuse' },
   { method: 'GET', path: '/v1/policy' },
   { method: 'POST', path: '/v1/policy/explain' },
+  { method: 'POST', path: '/v1/keys' },
+  { method: 'GET', path: '/v1/keys' },
+  { method: 'DELETE', path: '/v1/keys/:id' },
 ]
 
 /** Strings a client might send where an id or address goes. */
@@ -80,8 +86,35 @@ const contentType = fc.constantFrom(
   'application/json; charset=latin1',
 )
 
+/** Header values: printable ASCII (what a client can send at all). */
+const printable = fc.stringMatching(/^[\x20-\x7e]{0,80}$/)
+
+/** Which Authorization header a request carries (keys are filled in per app). */
+const credential = fc.oneof(
+  { weight: 12, arbitrary: fc.constant({ key: 'admin' as const }) },
+  { weight: 2, arbitrary: fc.constantFrom({ key: 'reader' as const }, { key: 'sender' as const }) },
+  { weight: 1, arbitrary: fc.constantFrom({ key: 'revoked' as const }, { key: 'none' as const }) },
+  { weight: 1, arbitrary: fc.constant({ key: 'unknown' as const }) },
+  { weight: 2, arbitrary: printable.map((raw) => ({ raw })) },
+  { weight: 1, arbitrary: printable.map((raw) => ({ raw: `Bearer ${raw}` })) },
+)
+
 t.test(`${RUNS} generated requests against every route: no 5xx, every refusal coded`, async (t) => {
-  const app = await testApp(t, { plugins: [fakePlugin(randomUUID())] })
+  const app = await testApp(t, {
+    plugins: [fakePlugin(randomUUID())],
+    // One key and one IP send everything here: the rate limits are tested elsewhere.
+    security: { rateLimit: { max: 1_000_000, unauthenticatedMax: 1_000_000 } },
+  })
+  const revoked = await app.store.apiKeys.create({ scopes: ['admin'] })
+  await app.store.apiKeys.revoke(revoked.id)
+  const keys = {
+    admin: app.config.security.adminKey as string,
+    reader: (await app.store.apiKeys.create({ scopes: ['presence:read'] })).key,
+    sender: (await app.store.apiKeys.create({ scopes: ['messages:send'] })).key,
+    revoked: revoked.key,
+    unknown: generateKey().key,
+  }
+  let authenticated = 0
   let count = 0
   let fiveXx = 0
   const uncoded: string[] = []
@@ -101,8 +134,11 @@ t.test(`${RUNS} generated requests against every route: no 5xx, every refusal co
           maxKeys: 3,
         },
       ),
-      async (route, [a, b], payload, type, query) => {
+      credential,
+      async (route, [a, b], payload, type, query, who) => {
         count++
+        const authorization =
+          'raw' in who ? who.raw : who.key === 'none' ? undefined : `Bearer ${keys[who.key]}`
         const url = route.path
           .replace(':name', encodeURIComponent(String(a)))
           .replace(':id', encodeURIComponent(String(a)))
@@ -111,11 +147,15 @@ t.test(`${RUNS} generated requests against every route: no 5xx, every refusal co
         const res = await app.inject({
           method: route.method,
           url: search ? `${url}?${search}` : url,
+          headers: {
+            authorization,
+            ...(route.method !== 'GET' && { 'content-type': type }),
+          },
           ...(route.method !== 'GET' && {
             payload: 'json' in payload ? JSON.stringify(payload.json) : payload.raw,
-            headers: { 'content-type': type },
           }),
         })
+        if (![401, 403, 429].includes(res.statusCode)) authenticated++
         if (res.statusCode >= 500) {
           fiveXx++
           return false
@@ -139,9 +179,10 @@ t.test(`${RUNS} generated requests against every route: no 5xx, every refusal co
     { numRuns: RUNS },
   )
   t.equal(count >= RUNS, true, `${count} requests sent`)
+  t.ok(authenticated > count / 2, `${authenticated} requests got past authentication`)
   t.equal(fiveXx, 0, 'no 5xx')
   t.same(uncoded, [], 'every 4xx carries a PARLEY_ERR_* code')
   const health = await app.inject({ method: 'GET', url: '/health' })
   t.equal(health.statusCode, 200, 'the host is alive')
-  console.log(`# fuzz: ${count} requests, ${fiveXx} 5xx`)
+  console.log(`# fuzz: ${count} requests (${authenticated} authenticated), ${fiveXx} 5xx`)
 })

@@ -3,7 +3,14 @@ import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../core/app.js'
 import type { Presence } from '../../core/contract/index.js'
-import { REDIS_URL, testApp, testConfig, waitFor } from '../helpers/app.js'
+import {
+  adminHeaders,
+  REDIS_URL,
+  testApp,
+  testConfig,
+  waitFor,
+  withAdminKey,
+} from '../helpers/app.js'
 import { seen } from '../helpers/bots/watcher/index.js'
 import { type ProsodyPeer, startProsody } from '../peers/prosody.js'
 import { connectRawUser, type RawXmppUser } from '../peers/raw-xmpp.js'
@@ -267,7 +274,9 @@ t.test('contact request with no decision stays pending; REST refuses it', async 
 t.test('host restart: last known presence is served, marked, until fresh updates', async (t) => {
   const prosody = await startPeer(t)
   const config = testConfig(t, appConfig(prosody))
-  const first = await buildApp(config, { rootDir: new URL('../../', import.meta.url).pathname })
+  const first = withAdminKey(
+    await buildApp(config, { rootDir: new URL('../../', import.meta.url).pathname }),
+  )
   const alice = await user(t, prosody, 'alice')
   const address = `xmpp:${alice.bare}`
   await watchAccepted(app(first), prosody, alice)
@@ -277,7 +286,9 @@ t.test('host restart: last known presence is served, marked, until fresh updates
 
   // The network cannot connect yet: what Parley knows is the last known value.
   await prosody.stop()
-  const second = await buildApp(config, { rootDir: new URL('../../', import.meta.url).pathname })
+  const second = withAdminKey(
+    await buildApp(config, { rootDir: new URL('../../', import.meta.url).pathname }),
+  )
   t.teardown(() => second.close())
   const fromRedis = await presenceOf(second, address)
   t.match(fromRedis, {
@@ -289,7 +300,9 @@ t.test('host restart: last known presence is served, marked, until fresh updates
   const redis = new Redis(REDIS_URL)
   await redis.del(`${config.redis.prefix}:presence:current`)
   redis.disconnect()
-  const restarted = await buildApp(config, { rootDir: new URL('../../', import.meta.url).pathname })
+  const restarted = withAdminKey(
+    await buildApp(config, { rootDir: new URL('../../', import.meta.url).pathname }),
+  )
   await second.close()
   t.teardown(() => restarted.close())
   t.match(await presenceOf(restarted, address), {
@@ -397,7 +410,7 @@ t.test(
     t.teardown(() => abort.abort())
     const first = readEvents(
       url,
-      {},
+      adminHeaders(app.config),
       (e) => e.some((x) => x.data.availability === 'away'),
       abort.signal,
     )
@@ -415,7 +428,7 @@ t.test(
     await waitFor('back', async () => (await presenceOf(app, address)).status === 'back')
     const resumed = await readEvents(
       url,
-      { 'last-event-id': lastId as string },
+      { ...adminHeaders(app.config), 'last-event-id': lastId as string },
       (e) => e.some((x) => x.data.status === 'back'),
       abort.signal,
     )

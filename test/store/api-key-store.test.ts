@@ -9,8 +9,9 @@ import {
   SCOPES,
   secretMatches,
 } from '../../core/auth/keys.js'
-import type { Store } from '../../core/store/store.js'
-import { eachBackend, testStore } from './fixtures/backends.js'
+import { BOOTSTRAP_KEY_ID } from '../../core/store/api-key-store.js'
+import { openStore, type Store } from '../../core/store/store.js'
+import { eachBackend, PG_TEST_URL, testStore } from './fixtures/backends.js'
 
 /** The api_keys table, schema-qualified and quoted for raw SQL on either backend. */
 function table(store: Store): string {
@@ -219,3 +220,91 @@ eachBackend(
     await t.rejects(store.apiKeys.revoke('nope'), { code: 'PARLEY_ERR_VALIDATION' })
   },
 )
+
+eachBackend(t, 'adopt stores a key made elsewhere, once', async (t: Test, backend) => {
+  const store = await testStore(t, backend)
+  const { key, prefix } = generateKey()
+  const input = { name: 'configured admin key', scopes: ['admin'] }
+  t.equal(await store.apiKeys.adopt(key, input), 'stored')
+  t.equal(await store.apiKeys.adopt(key, input), 'known')
+  t.match(await store.apiKeys.verify(key), { name: 'configured admin key', scopes: ['admin'] })
+  const [row] = await rawRows(store)
+  t.notOk(JSON.stringify(row).includes(key.slice(12)), 'only the hash is stored')
+  t.match(await store.apiKeys.list(), [{ prefix }])
+
+  const id = (await store.apiKeys.list())[0]?.id as string
+  await store.apiKeys.revoke(id)
+  t.equal(await store.apiKeys.adopt(key, input), 'revoked', 'a revoked key stays revoked')
+  t.equal(await store.apiKeys.verify(key), undefined)
+
+  const sameprefix = formatKey(prefix, generateKey().secret)
+  await t.rejects(store.apiKeys.adopt(sameprefix, input), {
+    code: 'PARLEY_ERR_VALIDATION',
+    message: /another key already has the prefix/,
+  })
+  await t.rejects(store.apiKeys.adopt('pk_nope', input), { code: 'PARLEY_ERR_VALIDATION' })
+  await t.rejects(store.apiKeys.adopt(generateKey().key, { scopes: ['root'] }), {
+    code: 'PARLEY_ERR_VALIDATION',
+  })
+})
+
+eachBackend(t, 'hosts adopting the same key at once store it once', async (t: Test, backend) => {
+  const store = await testStore(t, backend)
+  const { key } = generateKey()
+  const results = await Promise.all(
+    Array.from({ length: 5 }, () => store.apiKeys.adopt(key, { scopes: ['admin'] })),
+  )
+  t.equal(results.filter((r) => r === 'stored').length, 1)
+  t.equal((await store.apiKeys.list()).length, 1)
+})
+
+eachBackend(t, 'bootstrapAdmin makes an admin key only when none is active', async (t, backend) => {
+  const store = await testStore(t, backend)
+  const first = await store.apiKeys.bootstrapAdmin()
+  t.match(first, {
+    id: BOOTSTRAP_KEY_ID,
+    key: /^pk_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$/,
+    name: 'bootstrap admin key',
+    scopes: ['admin'],
+  })
+  t.match(await store.apiKeys.verify(first?.key as string), { scopes: ['admin'] })
+  t.equal(await store.apiKeys.bootstrapAdmin(), undefined, 'not while it is active')
+
+  // The operator makes their own admin key and revokes the bootstrap one: still none made.
+  const own = await store.apiKeys.create({ scopes: ['admin', 'presence:read'] })
+  await store.apiKeys.revoke(BOOTSTRAP_KEY_ID)
+  t.equal(await store.apiKeys.bootstrapAdmin(), undefined, 'another admin key is active')
+
+  // Every admin key revoked (locked out): the next start makes a new one.
+  await store.apiKeys.revoke(own.id)
+  await store.apiKeys.create({ scopes: ['presence:read'] })
+  const second = await store.apiKeys.bootstrapAdmin()
+  t.equal(second?.id, BOOTSTRAP_KEY_ID)
+  t.not(second?.key, first?.key)
+  const bootstraps = (await store.apiKeys.list()).filter((k) => k.name === 'bootstrap admin key')
+  t.equal(bootstraps.length, 2, 'the revoked one keeps its record, under a new id')
+  t.equal(bootstraps.filter((k) => k.revokedAt === null).length, 1)
+})
+
+eachBackend(t, 'concurrent first starts make one bootstrap key', async (t: Test, backend) => {
+  const store = await testStore(t, backend)
+  // A second connection to the same database, as a second host process would have.
+  const other = await openStore(
+    backend === 'sqlite'
+      ? { sqlitePath: store.dataSource.options.database as string }
+      : {
+          url: PG_TEST_URL,
+          schema: (store.dataSource.options as { schema?: string }).schema as string,
+        },
+  )
+  t.teardown(() => other.close())
+  const results = await Promise.all([
+    store.apiKeys.bootstrapAdmin(),
+    other.apiKeys.bootstrapAdmin(),
+    store.apiKeys.bootstrapAdmin(),
+    other.apiKeys.bootstrapAdmin(),
+  ])
+  t.equal(results.filter(Boolean).length, 1, 'exactly one host got a key')
+  const active = (await store.apiKeys.list()).filter((k) => k.revokedAt === null)
+  t.equal(active.length, 1)
+})

@@ -48,6 +48,10 @@ export default definePlugin({
       account: Type.String({ default: 'bot@fake.test' }),
       throwOnStart: Type.Boolean({ default: false }),
       password: Type.Optional(Type.String()),
+      /** Never used: here so tests can check a TLS private key option is redacted. */
+      tls: Type.Optional(
+        Type.Object({ cert: Type.String(), key: Type.String() }, { additionalProperties: false }),
+      ),
     },
     { additionalProperties: false },
   ),
@@ -58,6 +62,8 @@ export default definePlugin({
     return id.toLowerCase()
   },
   create(ctx, config) {
+    // As a careless plugin might: the host's log redaction must catch the secrets.
+    ctx.log.debug({ options: config }, 'fake network created')
     let online = false
     let failures = 0
     let failRetryable = true

@@ -1,0 +1,240 @@
+import rateLimit, { normalizeIP } from '@fastify/rate-limit'
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Redis } from 'ioredis'
+import { KeyCache } from '../auth/key-cache.js'
+import { grants, isScope, SCOPES, type Scope } from '../auth/keys.js'
+import type { ParleyConfig } from '../config/schema.js'
+import { parleyError } from '../contract/index.js'
+import type { CreatedApiKey, VerifiedApiKey } from '../store/api-key-store.js'
+import type { Store } from '../store/store.js'
+import { ErrorResponse } from './error-handler.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The scope a route needs (`admin` implies every scope). A route that
+     * declares none needs `admin`: plugins' routes are closed by default.
+     */
+    scope?: Scope
+    /** Set by the auth plugin (never by a route): the route needs no key. */
+    public?: boolean
+  }
+  interface FastifyRequest {
+    /** The verified API key (never the key itself), or null on public routes and refusals. */
+    apiKey: VerifiedApiKey | null
+  }
+  interface FastifyInstance {
+    auth: Auth
+  }
+}
+
+/** What the auth plugin offers the host. */
+export interface Auth {
+  /** Verified keys, cached per host (see KeyCache); `forget(id)` after a revocation. */
+  readonly keys: KeyCache
+  /** Every route registered so far, with what it needs: a scope, or nothing. */
+  routes(): RouteAccess[]
+  /**
+   * First start: generates the bootstrap admin key when no active admin key
+   * exists, and returns it (the only time the plain key is available).
+   */
+  bootstrap(): Promise<CreatedApiKey | undefined>
+}
+
+export interface RouteAccess {
+  method: string
+  url: string
+  /** The scope needed; `public` routes need no key. */
+  scope: Scope | 'public'
+}
+
+export interface AuthOptions {
+  store: Store
+  /** Shared rate-limit counters live here (every host on the same prefix shares them). */
+  redis: Redis
+  prefix: string
+  security: ParleyConfig['security']
+  /** Paths (and everything under them) open without a key. */
+  publicPaths: readonly string[]
+}
+
+const problem = Symbol('parley.authProblem')
+type WithProblem = FastifyRequest & { [problem]?: string }
+
+const BEARER = /^Bearer +(\S+) *$/i
+const REALM = 'Bearer realm="parley"'
+
+/**
+ * API keys on every route but the public ones, and per-key rate limits.
+ *
+ * Order, per request: (1) onRequest, this plugin's hook: the key in
+ * `Authorization: Bearer <key>` is verified and the request decorated with
+ * it (nothing is refused yet); (2) onRequest, the route's rate-limit hook:
+ * counted per key id, or per client IP without a usable key, so floods of
+ * bad keys are limited too; (3) preParsing: 401 without a usable key, 403
+ * when the key lacks the route's scope, before any body is read.
+ */
+async function authPlugin(app: FastifyInstance, options: AuthOptions): Promise<void> {
+  const { security } = options
+  const keys = new KeyCache({ keys: options.store.apiKeys, ttlMs: security.keyCacheMs })
+  const table: RouteAccess[] = []
+  const isPublicPath = (url: string) =>
+    options.publicPaths.some((p) => url === p || url.startsWith(`${p}/`))
+
+  if (security.adminKey) {
+    const adopted = await options.store.apiKeys
+      .adopt(security.adminKey, { name: 'configured admin key', scopes: ['admin'] })
+      .catch((error: Error) => {
+        throw parleyError('PARLEY_ERR_CONFIG', `security.adminKey: ${error.message}`)
+      })
+    if (adopted === 'revoked') {
+      throw parleyError(
+        'PARLEY_ERR_CONFIG',
+        'security.adminKey (PARLEY_ADMIN_KEY) was revoked; configure another key',
+      )
+    }
+    app.log.info(
+      { keyPrefix: security.adminKey.slice(0, 11), stored: adopted === 'stored' },
+      'configured admin key recognised',
+    )
+  }
+
+  app.decorateRequest('apiKey', null)
+  app.decorate('auth', {
+    keys,
+    routes: () => table.map((r) => ({ ...r })),
+    bootstrap: () => options.store.apiKeys.bootstrapAdmin(),
+  } satisfies Auth)
+
+  // Each route's requirement is settled once, when it is registered.
+  app.addHook('onRoute', (route) => {
+    const declared = route.config?.scope
+    if (declared !== undefined && !isScope(declared)) {
+      throw parleyError(
+        'PARLEY_ERR_INTERNAL',
+        `route ${route.url} declares the unknown scope '${String(declared)}' (known: ${SCOPES.join(', ')})`,
+      )
+    }
+    const open = isPublicPath(route.url)
+    const scope: Scope = declared ?? 'admin'
+    route.config = { ...route.config, public: open, ...(!open && { scope }) }
+    for (const method of [route.method].flat()) {
+      table.push({ method, url: route.url, scope: open ? 'public' : scope })
+    }
+    describeInOpenApi(route, open ? undefined : scope)
+  })
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.is404 || request.routeOptions.config.public) return
+    const header = request.headers.authorization
+    if (header === undefined) {
+      ;(request as WithProblem)[problem] = 'no API key (send Authorization: Bearer <key>)'
+      return
+    }
+    const match = BEARER.exec(header)
+    if (!match) {
+      ;(request as WithProblem)[problem] = "the Authorization header must read 'Bearer <key>'"
+      return
+    }
+    const key = await keys.verify(match[1] as string)
+    if (!key) {
+      ;(request as WithProblem)[problem] = 'unknown, revoked or malformed API key'
+      return
+    }
+    request.apiKey = key
+    // Logged by id and name; the key itself never reaches the log.
+    const log = request.log.child({ keyId: key.id, keyName: key.name })
+    request.log = log
+    reply.log = log
+  })
+
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'onRequest',
+    redis: options.redis,
+    nameSpace: `${options.prefix}:rate-limit:`,
+    timeWindow: security.rateLimit.timeWindowMs,
+    max: (_request, key) =>
+      String(key).startsWith('key:')
+        ? security.rateLimit.max
+        : security.rateLimit.unauthenticatedMax,
+    keyGenerator: (request) =>
+      request.apiKey ? `key:${request.apiKey.id}` : `ip:${normalizeIP(request.ip)}`,
+    // Redis down: requests pass unlimited (the host is degraded anyway; /health says so).
+    skipOnError: true,
+    onExceeded: (request, key) => request.log.warn({ limit: key }, 'rate limit exceeded'),
+    errorResponseBuilder: (_request, context) =>
+      parleyError(
+        'PARLEY_ERR_RATE_LIMITED',
+        `${context.max} requests per ${security.rateLimit.timeWindowMs} ms; retry in ${context.after}`,
+      ),
+  })
+
+  app.addHook('preParsing', async (request, reply) => {
+    const config = request.routeOptions.config
+    if (request.is404 || config.public) return
+    const key = request.apiKey
+    if (!key) {
+      void reply.header('www-authenticate', `${REALM}, error="invalid_token"`)
+      throw parleyError(
+        'PARLEY_ERR_UNAUTHORIZED',
+        (request as WithProblem)[problem] ?? 'no API key',
+      )
+    }
+    const scope = config.scope ?? 'admin'
+    if (!grants(key.scopes, scope)) {
+      void reply.header(
+        'www-authenticate',
+        `${REALM}, error="insufficient_scope", scope="${scope}"`,
+      )
+      throw parleyError(
+        'PARLEY_ERR_FORBIDDEN',
+        `this route needs the scope '${scope}'; the key has ${key.scopes.join(', ')}`,
+      )
+    }
+  })
+}
+
+/** The scope in the route's OpenAPI description, and the refusals among its responses. */
+function describeInOpenApi(route: RouteOptions, scope: Scope | undefined): void {
+  const schema = route.schema as Record<string, unknown> | undefined
+  if (!schema) return
+  if (!scope) {
+    route.schema = { ...schema, security: [] }
+    return
+  }
+  const note = `Needs an API key with the scope \`${scope}\`${scope === 'admin' ? '' : ' (or `admin`)'}.`
+  const response = schema.response as Record<string, unknown> | undefined
+  route.schema = {
+    ...schema,
+    description: schema.description ? `${String(schema.description)}\n\n${note}` : note,
+    ...(response && {
+      response: {
+        ...response,
+        401: {
+          ...ErrorResponse,
+          description: 'No usable API key (PARLEY_ERR_UNAUTHORIZED)',
+        },
+        403: {
+          ...ErrorResponse,
+          description: `The key lacks the scope \`${scope}\` (PARLEY_ERR_FORBIDDEN)`,
+        },
+        429: {
+          ...ErrorResponse,
+          description: 'Rate limit reached; see Retry-After (PARLEY_ERR_RATE_LIMITED)',
+        },
+      },
+    }),
+  }
+}
+
+export const auth = fp(authPlugin, { name: 'parley-auth' })
+
+/** The OpenAPI security scheme (`components.securitySchemes`) the routes refer to. */
+export const BEARER_SECURITY_SCHEME = {
+  type: 'http',
+  scheme: 'bearer',
+  description:
+    'An API key, `Authorization: Bearer pk_<prefix>_<secret>`; each route names the scope it needs (docs/security.md).',
+} as const
