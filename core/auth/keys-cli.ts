@@ -2,21 +2,25 @@
  * `npm run keys -- create --scopes presence:read,messages:send [--name NAME]`
  * `npm run keys -- list`
  * `npm run keys -- revoke <id>`
+ * `npm run keys -- generate`
  *
  * DATABASE_URL selects the database (unset: SQLite at ./data/parley.sqlite),
  * DATABASE_SCHEMA a PostgreSQL schema, as for `npm run migrate`. Pending
  * migrations are applied first, as the host does at start. `create` prints
- * the key once: only its hash is stored. Any failure (bad usage included)
+ * the key once: only its hash is stored. `generate` prints a new well-formed
+ * key without touching any database, for PARLEY_ADMIN_KEY (the host stores
+ * its hash at start). Any failure (bad usage included)
  * prints a line to stderr and exits with 1.
  */
 import { type CliOutput, databaseFromEnv, runAsEntryPoint } from '../store/cli.js'
 import { openStore, type Store } from '../store/store.js'
-import { SCOPES } from './keys.js'
+import { generateKey, SCOPES } from './keys.js'
 
 export const USAGE = [
   'usage: keys-cli.ts create --scopes SCOPE[,SCOPE...] [--name NAME]',
   '       keys-cli.ts list',
   '       keys-cli.ts revoke ID',
+  '       keys-cli.ts generate',
   `scopes: ${SCOPES.join(', ')}`,
 ]
 
@@ -24,6 +28,7 @@ type Command =
   | { kind: 'create'; scopes: string[]; name?: string }
   | { kind: 'list' }
   | { kind: 'revoke'; id: string }
+  | { kind: 'generate' }
 
 class UsageError extends Error {}
 
@@ -32,6 +37,11 @@ function parseArgs(argv: string[]): Command {
   if (command === 'list') {
     if (rest.length > 0) throw new UsageError(`list takes no arguments (got '${rest.join(' ')}')`)
     return { kind: 'list' }
+  }
+  if (command === 'generate') {
+    if (rest.length > 0)
+      throw new UsageError(`generate takes no arguments (got '${rest.join(' ')}')`)
+    return { kind: 'generate' }
   }
   if (command === 'revoke') {
     if (rest.length !== 1) throw new UsageError('revoke takes exactly one key id')
@@ -71,6 +81,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: CliOutput
     err(`error: ${(error as Error).message}`)
     for (const line of USAGE) err(line)
     return 1
+  }
+  if (command.kind === 'generate') {
+    // No database: the key becomes a key when a host adopts it (PARLEY_ADMIN_KEY).
+    out(generateKey().key)
+    return 0
   }
   let store: Store | undefined
   try {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -94,6 +95,7 @@ t.test('bad usage exits 1 with a reason and the usage, touching no database', as
     [['create', '--scopes', 'admin', '--force'], /unknown option '--force'/],
     [['list', 'extra'], /list takes no arguments/],
     [['revoke'], /revoke takes exactly one key id/],
+    [['generate', '--scopes', 'admin'], /generate takes no arguments/],
   ]
   for (const [args, reason] of cases) {
     const run = await cli(args, env)
@@ -105,4 +107,22 @@ t.test('bad usage exits 1 with a reason and the usage, touching no database', as
   const badId = await cli(['revoke', 'not-a-uuid'], env)
   t.equal(badId.code, 1)
   t.match(badId.stderr, [/^PARLEY_ERR_VALIDATION: .*id must be a UUID/])
+})
+
+t.test('generate prints a fresh well-formed key and touches no database', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'parley-keys-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const file = join(dir, 'untouched.sqlite')
+  const one = await cli(['generate'], { DATABASE_URL: `sqlite:${file}` })
+  const two = await cli(['generate'], { DATABASE_URL: `sqlite:${file}` })
+  t.equal(one.code, 0)
+  t.same(one.stderr, [])
+  t.equal(
+    one.stdout.length,
+    1,
+    'only the key, so it can be captured: KEY=$(npm run -s keys -- generate)',
+  )
+  t.match(one.stdout[0], /^pk_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$/)
+  t.not(one.stdout[0], two.stdout[0])
+  t.equal(existsSync(file), false, 'no database created')
 })
