@@ -173,7 +173,12 @@ t.test('a 401 comes before the body is read: bad JSON without a key is still 401
     payload: '{not json',
   })
   t.equal(res.statusCode, 401)
-  t.equal(res.json().code, 'PARLEY_ERR_UNAUTHORIZED')
+  t.match(res.json(), {
+    statusCode: 401,
+    code: 'PARLEY_ERR_UNAUTHORIZED',
+    error: 'Unauthorized',
+    message: 'Unauthorized: no API key (send Authorization: Bearer <key>)',
+  })
 })
 
 t.test('the Bearer scheme is case-insensitive and the key is exact', async (t) => {

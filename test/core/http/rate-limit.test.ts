@@ -26,6 +26,7 @@ t.test('one key has one budget across hosts; past it, 429 with Retry-After', asy
   const res = await b.inject({ url: '/v1/networks' })
   t.equal(res.statusCode, 429)
   t.equal(res.json().code, 'PARLEY_ERR_RATE_LIMITED')
+  t.equal(res.json().error, 'Too Many Requests')
   t.match(res.json().message, /3 requests per 60000 ms; retry in/)
   const retryAfter = Number(res.headers['retry-after'])
   t.ok(retryAfter > 0 && retryAfter <= 60, `Retry-After: ${retryAfter}`)
