@@ -140,7 +140,12 @@ export interface PluginDefinition<S extends TSchema = TSchema> {
   /** Normalises a network id (bare JID, SIP URI) or throws PARLEY_ERR_ADDRESS_INVALID. */
   normalizeId(id: string): string
   create(ctx: PluginContext, config: Readonly<Static<S>>): Connection
-  /** Extra HTTP routes, registered in the plugin's own encapsulated context under `/v1/networks/<name>/`. */
+  /**
+   * Extra HTTP routes, registered in the plugin's own encapsulated context
+   * under `/v1/networks/<name>/`. Each needs an API key with the `admin`
+   * scope unless the route declares another in its options
+   * (`config: { scope: 'presence:read' }`; see docs/security.md).
+   */
   routes?(instance: FastifyInstance, connection: Connection): Promise<void> | void
 }
 

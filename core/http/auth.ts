@@ -198,8 +198,8 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions): Promise<v
 
 /** The scope in the route's OpenAPI description, and the refusals among its responses. */
 function describeInOpenApi(route: RouteOptions, scope: Scope | undefined): void {
-  const schema = route.schema as Record<string, unknown> | undefined
-  if (!schema) return
+  // A route without a schema still appears in the document: it gets one that only describes.
+  const schema = (route.schema ?? {}) as Record<string, unknown>
   if (!scope) {
     route.schema = { ...schema, security: [] }
     return

@@ -25,6 +25,8 @@ const SCOPE_OF: Record<string, Scope> = {
   'POST /v1/messages': 'messages:send',
   'GET /v1/messages': 'messages:send',
   'GET /v1/messages/:id': 'messages:send',
+  // The fake network's own route that declares a scope; its other route declares none.
+  'GET /v1/networks/fake/online': 'presence:read',
 }
 /** Everything under these needs admin: the policy, the keys, and what plugins add. */
 const ADMIN_PREFIXES = ['/v1/policy', '/v1/keys', '/v1/networks/fake/']
@@ -76,6 +78,14 @@ t.test('every route is in the access table, and the OpenAPI document agrees', as
     t.ok(expected, `${route.method} ${route.url} has a decided scope (add it to SCOPE_OF)`)
     t.equal(route.scope, expected, `${route.method} ${route.url} needs ${expected}`)
   }
+  t.match(
+    routes.filter((r) => r.url.startsWith('/v1/networks/fake/') && r.method === 'GET'),
+    [
+      { url: '/v1/networks/fake/sent', scope: 'admin' },
+      { url: '/v1/networks/fake/online', scope: 'presence:read' },
+    ],
+    "a plugin's routes need admin unless they declare a scope",
+  )
   const all = app.auth.routes()
   t.ok(all.some((r) => r.url === '/health' && r.scope === 'public'))
   for (const r of all.filter((r) => r.scope === 'public')) {

@@ -129,4 +129,9 @@ export default definePlugin({
       },
     }
   },
+  // A network's own routes, under /v1/networks/fake/: one declares its scope, one does not (admin).
+  routes(app) {
+    app.get('/sent', async () => ({ ok: true }))
+    app.get('/online', { config: { scope: 'presence:read' } }, async () => ({ ok: true }))
+  },
 })
