@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
 import { KeyCache } from '../auth/key-cache.js'
-import { grants, isScope, SCOPES, type Scope } from '../auth/keys.js'
+import { grants, isScope, parseKey, SCOPES, type Scope } from '../auth/keys.js'
 import type { ParleyConfig } from '../config/schema.js'
 import { parleyError } from '../contract/index.js'
 import type { CreatedApiKey, VerifiedApiKey } from '../store/api-key-store.js'
@@ -137,9 +137,14 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions): Promise<v
       ;(request as WithProblem)[problem] = "the Authorization header must read 'Bearer <key>'"
       return
     }
-    const key = await keys.verify(match[1] as string)
+    const token = match[1] as string
+    if (!parseKey(token)) {
+      ;(request as WithProblem)[problem] = 'malformed API key (keys read pk_<prefix>_<secret>)'
+      return
+    }
+    const key = await keys.verify(token)
     if (!key) {
-      ;(request as WithProblem)[problem] = 'unknown, revoked or malformed API key'
+      ;(request as WithProblem)[problem] = 'unknown or revoked API key'
       return
     }
     request.apiKey = key

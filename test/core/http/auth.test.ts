@@ -191,6 +191,22 @@ t.test('a 401 comes before the body is read: bad JSON without a key is still 401
   })
 })
 
+t.test('the 401 message says what was wrong, short of telling unknown from revoked', async (t) => {
+  const app = await testApp(t)
+  const revoked = await app.store.apiKeys.create({ scopes: ['admin'] })
+  await app.store.apiKeys.revoke(revoked.id)
+  for (const [authorization, message] of [
+    [undefined, /no API key/],
+    ['Token abc', /must read 'Bearer <key>'/],
+    ['Bearer pk_abc', /malformed API key/],
+    [`Bearer ${generateKey().key}`, /unknown or revoked API key/],
+    [`Bearer ${revoked.key}`, /unknown or revoked API key/],
+  ] as const) {
+    const res = await app.inject({ url: '/v1/networks', headers: { authorization } })
+    t.match(res.json(), { code: 'PARLEY_ERR_UNAUTHORIZED', message }, String(authorization))
+  }
+})
+
 t.test('the Bearer scheme is case-insensitive and the key is exact', async (t) => {
   const app = await testApp(t)
   const key = app.config.security.adminKey as string
