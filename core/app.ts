@@ -16,14 +16,15 @@ import { installErrorHandling } from './http/error-handler.js'
 import { LOG_REDACT } from './http/log-redaction.js'
 import { contactRoutes } from './http/routes-contacts.js'
 import { HealthSchema, healthRoutes } from './http/routes-health.js'
-import { messageRoutes } from './http/routes-messages.js'
 import { keyRoutes } from './http/routes-keys.js'
+import { messageRoutes } from './http/routes-messages.js'
 import { networkRoutes } from './http/routes-networks.js'
 import { policyRoutes } from './http/routes-policy.js'
 import { presenceRoutes } from './http/routes-presence.js'
 import { loadPlugins, startPlugins, stopPlugins } from './loader/load-plugins.js'
 import { NetworkRegistry } from './loader/network-registry.js'
-import { defaultPolicy } from './policy/model.js'
+import { PolicyGate } from './policy/gate.js'
+import { PolicyService } from './policy/service.js'
 import { ContactService } from './presence/contacts.js'
 import { PresenceService } from './presence/service.js'
 import { createInboundSink } from './queue/inbound.js'
@@ -43,6 +44,10 @@ declare module 'fastify' {
     outbound: OutboundSink
     presence: PresenceService
     contacts: ContactService
+    /** The federation policy in force (stored, edited over REST, same in every process). */
+    policy: PolicyService
+    /** Where every inbound event and outbound act meets the policy. */
+    gate: PolicyGate
   }
 }
 
@@ -138,6 +143,32 @@ export async function buildApp(
     })
     app.decorate('networks', registry)
 
+    // The federation policy: every path in and out goes through the gate.
+    const policy = new PolicyService({
+      store,
+      redis: queues.producer,
+      prefix: config.redis.prefix,
+      seed: config.policy,
+      log: app.log,
+    })
+    await policy.start()
+    const previousCleanup = cleanup
+    cleanup = async () => {
+      await policy.close()
+      await previousCleanup()
+    }
+    const gate = new PolicyGate({
+      policy,
+      network: (name) => registry.get(name),
+      contact: (identity, address) => store.contacts.get(identity, address),
+      redis: queues.producer,
+      prefix: config.redis.prefix,
+      senderLimit: config.federation.senderLimit,
+      log: app.log,
+    })
+    app.decorate('policy', policy)
+    app.decorate('gate', gate)
+
     // Presence (Redis live state, batched database copy) and federated contacts.
     let contactTurns: ContactTurns | undefined
     const presence = new PresenceService({
@@ -157,6 +188,7 @@ export async function buildApp(
       log: app.log,
       autoAccept: new Set(config.presence.autoAccept),
       forget: (_network, identity, address) => presence.forget(identity, address),
+      admit: (q) => gate.outbound({ ...q, kind: 'subscription' }),
     })
     app.decorate('presence', presence)
     app.decorate('contacts', contacts)
@@ -166,9 +198,10 @@ export async function buildApp(
       rootDir,
       log: app.log,
       registry,
-      accept: createInboundSink(queues, app.log, (network, event) =>
-        presence.accept(network, event),
-      ),
+      accept: createInboundSink(queues, app.log, {
+        presence: (network, event) => presence.accept(network, event),
+        admit: (network, event) => gate.inbound(network, event),
+      }),
       roster: (network: string, identity: string, entries: RosterEntry[], complete: boolean) =>
         contacts.onRoster(network, identity, entries, complete),
       stateFor: (plugin: string) => store.pluginState(plugin),
@@ -180,7 +213,9 @@ export async function buildApp(
     // 4. Bots and the adapter that turns their replies into outbound jobs.
     const bots = await loadBots(config.bots, rootDir, app.log)
     app.decorate('bots', bots)
-    const outbound = createOutboundSink(store, queues, app.log)
+    const outbound = createOutboundSink(store, queues, app.log, (m) =>
+      gate.outbound({ network: m.network, identity: m.from, remote: m.to, kind: 'message' }),
+    )
     app.decorate('outbound', outbound)
     const adapter = new FederationAdapter({
       log: app.log,
@@ -229,6 +264,7 @@ export async function buildApp(
       // Only now: plugins stop when this aborts, and the drain above needed them.
       shutdown.abort()
       await stopPlugins(plugins, app.log)
+      await policy.close()
       await queues.close()
       await store.close()
     }
@@ -264,7 +300,7 @@ export async function buildApp(
         await v1.register(messageRoutes)
         await v1.register(presenceRoutes, { keepAliveMs: config.presence.keepAliveMs })
         await v1.register(contactRoutes)
-        await v1.register(policyRoutes, { policy: config.policy ?? defaultPolicy() })
+        await v1.register(policyRoutes)
         // Each network gets its own encapsulated context under /v1/networks/<name>/:
         // its routes, hooks and decorators cannot leak into the host or another network.
         for (const plugin of plugins) {

@@ -142,11 +142,29 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     /**
-     * Federation policy (Lync's model, see docs/policy.md): the seed of what
-     * crosses the edge. Unset: Lync's closed defaults. Explained by
-     * POST /v1/policy/explain; not enforced yet.
+     * Federation policy (Lync's model, see docs/policy.md): what crosses the
+     * edge. It seeds the database on first start only; afterwards the stored
+     * policy (edited over REST, /v1/policy) is in force. Unset: Lync's
+     * closed defaults, nothing crosses.
      */
     policy: Type.Optional(PolicySchema),
+    federation: Type.Object(
+      {
+        /**
+         * A flood from one federated sender (messages, typing, contact
+         * requests, calls) is refused past this many events per window;
+         * other senders are unaffected. Presence is coalesced, not counted.
+         */
+        senderLimit: Type.Object(
+          {
+            points: Type.Integer({ minimum: 1, default: 100 }),
+            windowSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 10 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     plugins: Type.Array(PluginEntry, { default: [] }),
     bots: Type.Array(BotEntry, { default: [] }),
   },

@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Redis } from 'ioredis'
 import type { FastifyInstance, InjectOptions } from 'fastify'
+import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { buildApp } from '../../core/app.js'
 import { generateKey } from '../../core/auth/keys.js'
 import { resolveConfig } from '../../core/config/load-config.js'
 import type { ParleyConfig, ParleyConfigInput } from '../../core/config/schema.js'
+import { openPolicy } from './policy.js'
 
 export const ROOT = new URL('../../', import.meta.url).pathname
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -19,6 +20,9 @@ export const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:
  * and its own SQLite file (or PostgreSQL schema), all removed at teardown,
  * and its own admin API key (`security.adminKey`, fresh per test; send it
  * with `adminHeaders(config)`; `security: { adminKey: undefined }` for none).
+ * Unless `input` has a `policy` key, the federation policy is `openPolicy()`
+ * (everything the test networks carry crosses the edge); pass
+ * `policy: undefined` for Lync's closed defaults.
  */
 export function testConfig(t: Test, input: ParleyConfigInput = {}): ParleyConfig {
   const dir = mkdtempSync(join(tmpdir(), 'parley-test-'))
@@ -34,6 +38,8 @@ export function testConfig(t: Test, input: ParleyConfigInput = {}): ParleyConfig
     redis: { url: REDIS_URL, prefix, ...input.redis },
     queues: { backoffMs: 50, backoffMaxMs: 500, pluginStartTimeoutMs: 5000, ...input.queues },
     security: { adminKey: generateKey().key, ...input.security },
+    // Tests of other things need traffic to cross the edge; policy tests bring their own.
+    policy: 'policy' in input ? input.policy : openPolicy(),
   })
 }
 

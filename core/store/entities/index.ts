@@ -16,4 +16,12 @@ export * from './presence-record.js'
 export * from './timestamp.js'
 
 /** Every entity, listed explicitly (no globs: they break under tsx and tap's loader). */
-export const entities = [Identity, Contact, MessageRecord, PluginState, PresenceRecord, ApiKey, PolicyVersion]
+export const entities = [
+  Identity,
+  Contact,
+  MessageRecord,
+  PluginState,
+  PresenceRecord,
+  ApiKey,
+  PolicyVersion,
+]
