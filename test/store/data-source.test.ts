@@ -79,7 +79,7 @@ t.test('the SQLite DataSource never synchronizes and lists every migration', asy
   t.equal(ds.options.migrationsRun, false)
   t.equal(ds.options.migrationsTableName, MIGRATIONS_TABLE)
   t.same(ds.options.migrations, migrations)
-  t.equal(migrations.length, 5)
+  t.equal(migrations.length, 6)
 })
 
 t.test('the PostgreSQL DataSource never synchronizes and uses the given schema', async (t) => {

@@ -12,6 +12,7 @@ const NAMES = [
   'CreatePluginState1795786314222',
   'CreatePresenceLastKnown1795786314223',
   'CreateApiKeys1795786314224',
+  'CreatePolicyVersions1795786314230',
 ]
 
 const cli = (args: string[], env: Record<string, string | undefined>, cwd?: string) =>
@@ -48,18 +49,16 @@ t.test('up, status, down and up again on SQLite print one line per migration', a
 
   const down = await cli(['down'], env)
   t.equal(down.code, 0)
-  t.same(down.stdout.slice(1), [`reverted ${NAMES[4]}`])
+  const last = NAMES.at(-1)
+  t.same(down.stdout.slice(1), [`reverted ${last}`])
   const afterDown = await cli(['status'], env)
-  t.same(afterDown.stdout.slice(1), [
-    `applied ${NAMES[0]}`,
-    `applied ${NAMES[1]}`,
-    `applied ${NAMES[2]}`,
-    `applied ${NAMES[3]}`,
-    `pending ${NAMES[4]}`,
-  ])
+  t.same(
+    afterDown.stdout.slice(1),
+    NAMES.map((n) => `${n === last ? 'pending' : 'applied'} ${n}`),
+  )
 
   const reup = await cli(['up'], env)
-  t.same(reup.stdout.slice(1), [`applied ${NAMES[4]}`])
+  t.same(reup.stdout.slice(1), [`applied ${last}`])
 })
 
 t.test('down with nothing applied says so and succeeds', async (t) => {
@@ -95,11 +94,13 @@ t.test('up and down on PostgreSQL with DATABASE_SCHEMA, creating the schema', as
     'messages',
     'parley_migrations',
     'plugin_state',
+    'policy_versions',
     'presence_last_known',
   ])
   const down = await cli(['down'], env)
-  t.same(down.stdout.slice(1), [`reverted ${NAMES[4]}`])
+  t.same(down.stdout.slice(1), [`reverted ${NAMES.at(-1)}`])
   t.same(await pgTables(schema), [
+    'api_keys',
     'contacts',
     'identities',
     'messages',

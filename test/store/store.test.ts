@@ -53,6 +53,7 @@ eachBackend(
       { migration: 'CreatePluginState1795786314222' },
       { migration: 'CreatePresenceLastKnown1795786314223' },
       { migration: 'CreateApiKeys1795786314224' },
+      { migration: 'CreatePolicyVersions1795786314230' },
     ])
     t.ok(lines.some((l) => l.level === 'info' && l.msg === 'store open'))
     await store.close()
@@ -103,6 +104,7 @@ t.test('openStore creates a missing PostgreSQL schema', async (t) => {
     'messages',
     'parley_migrations',
     'plugin_state',
+    'policy_versions',
     'presence_last_known',
   ])
 })
