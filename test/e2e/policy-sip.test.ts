@@ -12,11 +12,11 @@ import { connectSipUser } from '../peers/sip-user.js'
  * provider; blocking the provider's domain at run time refuses its messages
  * and ends its subscription requests.
  *
- * Loopback addresses of its own (other SIP tests use 127.0.0.2-13).
+ * Loopback addresses of its own (other SIP tests use 127.0.0.2-13 and .30).
  */
-const KAMAILIO = '127.0.0.30'
-const PARLEY = '127.0.0.31'
-const USER = '127.0.0.32'
+const KAMAILIO = '127.0.0.40'
+const PARLEY = '127.0.0.41'
+const USER = '127.0.0.42'
 const DOMAIN = 'live.test'
 const BOT = 'sip:bot@parley.test'
 const NOPIC = 'sip:nopic@parley.test'

@@ -329,8 +329,9 @@ t.test(
       10_000,
     )
     t.match(open.body, /entity="sip:bot@parley\.test"/)
-    await app.close()
+    // Counted before closing: the withdrawal's NOTIFY may arrive while close() still runs.
     const after = subscription.notifies.length
+    await app.close()
     const withdrawn = await subscription.waitForNotify(
       (n) => subscription.notifies.indexOf(n) >= after,
       10_000,
