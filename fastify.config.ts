@@ -1,4 +1,5 @@
 import { defineConfig } from './core/config/define-config.js'
+import { xmppDomainPolicy } from './core/policy/presets.js'
 
 /**
  * Parley's configuration. Environment variables override it for operators:
@@ -28,37 +29,5 @@ export default defineConfig({
   redis: { url: 'redis://127.0.0.1:6379', prefix: 'parley' },
   plugins: xmpp ? [{ name: 'xmpp', options: xmpp }] : [],
   bots: xmpp ? [{ name: 'echo', identities: [`xmpp:${xmpp.username}@${xmpp.domain}`] }] : [],
-  ...(xmpp && {
-    policy: {
-      edge: {
-        allowFederatedUsers: true,
-        allowPublicProviders: false,
-        partnerDiscovery: false,
-        outgoingVerifiable: true,
-      },
-      publicProviders: [],
-      allowedDomains: [],
-      blockedDomains: [],
-      externalAccessPolicies: [
-        {
-          name: 'global',
-          federation: false,
-          publicCloud: false,
-          publicCloudAudioVideo: false,
-          xmpp: true,
-        },
-      ],
-      xmppPartners: [
-        {
-          domain: xmpp.domain,
-          additionalDomains: [],
-          partnerType: 'Federated' as const,
-          // The plugin's client stream may be plain on a local server.
-          tls: 'Optional' as const,
-          sasl: 'Optional' as const,
-          dialback: true,
-        },
-      ],
-    },
-  }),
+  ...(xmpp && { policy: xmppDomainPolicy(xmpp.domain) }),
 })

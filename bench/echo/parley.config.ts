@@ -1,4 +1,5 @@
 import { defineConfig } from '../../core/config/define-config.js'
+import { xmppDomainPolicy } from '../../core/policy/presets.js'
 
 /** The host as the echo benchmark runs it: xmpp plugin + echo bot, embedded SQLite, its own Redis prefix. */
 const env = process.env
@@ -11,6 +12,11 @@ export default defineConfig({
     inboundConcurrency: Number(env.BENCH_INBOUND_CONCURRENCY ?? 32),
     outboundConcurrency: Number(env.BENCH_OUTBOUND_CONCURRENCY ?? 32),
   },
+  // The users of the benchmark's XMPP domain may talk to Parley (the gate still decides each event).
+  policy: xmppDomainPolicy(env.XMPP_DOMAIN ?? 'localhost'),
+  // A few senders at full speed: the sender limit still counts every message, out of reach.
+  federation: { senderLimit: { points: 1_000_000_000, windowSeconds: 1 } },
+  security: { rateLimit: { max: 1_000_000_000 } },
   plugins: [
     {
       name: 'xmpp',

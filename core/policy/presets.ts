@@ -1,0 +1,41 @@
+import type { Policy } from './model.js'
+
+/**
+ * A policy that lets the users of one XMPP domain (and `more` domains)
+ * talk to Parley's identities, and nothing else: the edge allows federated
+ * users, the global external access policy allows XMPP, and the domains are
+ * a Federated partner with TLS and SASL optional (a local server's client
+ * stream may be plain). The default config's demo and the benchmarks use it.
+ */
+export function xmppDomainPolicy(domain: string, more: string[] = []): Policy {
+  return {
+    edge: {
+      allowFederatedUsers: true,
+      allowPublicProviders: false,
+      partnerDiscovery: false,
+      outgoingVerifiable: true,
+    },
+    publicProviders: [],
+    allowedDomains: [],
+    blockedDomains: [],
+    externalAccessPolicies: [
+      {
+        name: 'global',
+        federation: false,
+        publicCloud: false,
+        publicCloudAudioVideo: false,
+        xmpp: true,
+      },
+    ],
+    xmppPartners: [
+      {
+        domain,
+        additionalDomains: more,
+        partnerType: 'Federated',
+        tls: 'Optional',
+        sasl: 'Optional',
+        dialback: true,
+      },
+    ],
+  }
+}
