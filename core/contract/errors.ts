@@ -133,6 +133,11 @@ export const errors = {
     'The policy change conflicts: %s',
     409,
   ),
+  PARLEY_ERR_NOT_ACCEPTABLE: createError(
+    'PARLEY_ERR_NOT_ACCEPTABLE',
+    'Not acceptable: this endpoint only produces %s',
+    406,
+  ),
   PARLEY_ERR_INTERNAL: createError('PARLEY_ERR_INTERNAL', 'Internal error: %s', 500),
 } as const
 

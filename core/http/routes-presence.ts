@@ -106,8 +106,22 @@ export async function presenceRoutes(
   app.get<{ Querystring: { addresses: string } }>(
     '/presence/stream',
     {
-      sse: true,
+      // Only SSE: a request without an Accept for it still gets the stream
+      // (RFC 9110: a missing Accept accepts anything), never a 500.
+      sse: 'only',
       config: { scope: 'presence:read' },
+      // @fastify/sse answers an Accept that rules SSE out with its own 406 body: give it our code.
+      onSend: async (_request, reply, payload) => {
+        if (reply.statusCode !== 406) return payload
+        const error = parleyError('PARLEY_ERR_NOT_ACCEPTABLE', 'text/event-stream')
+        reply.header('content-type', 'application/json; charset=utf-8')
+        return JSON.stringify({
+          statusCode: 406,
+          code: error.code,
+          error: 'Not Acceptable',
+          message: error.message,
+        })
+      },
       schema: {
         summary: 'Server-Sent Events: presence changes of the given addresses',
         description:

@@ -266,3 +266,33 @@ t.test('the OpenAPI document lists the v1 routes', async (t) => {
   ])
     t.ok(paths.includes(p), p)
 })
+
+t.test(
+  'the SSE stream: any Accept that allows it streams; one that rules it out is 406, coded',
+  async (t) => {
+    const app = await testApp(t, { plugins: [fakePlugin(randomUUID())] })
+    const url = '/v1/presence/stream?addresses=fake%3Aa%40fake.test'
+    const refused = await app.inject({
+      method: 'GET',
+      url,
+      headers: { accept: 'application/json' },
+    })
+    t.equal(refused.statusCode, 406)
+    t.match(refused.json(), { code: 'PARLEY_ERR_NOT_ACCEPTABLE', message: /text\/event-stream/ })
+    // No Accept at all (what curl and the fuzz test send) is a stream, not the 500 it once was.
+    const base = await app.listen({ port: 0, host: '127.0.0.1' })
+    for (const accept of [undefined, '*/*', 'text/event-stream']) {
+      const controller = new AbortController()
+      const res = await fetch(`${base}${url}`, {
+        headers: {
+          authorization: `Bearer ${app.config.security.adminKey}`,
+          ...(accept && { accept }),
+        },
+        signal: controller.signal,
+      })
+      t.equal(res.status, 200, `Accept: ${accept ?? '(none)'}`)
+      t.match(res.headers.get('content-type'), /^text\/event-stream/)
+      controller.abort()
+    }
+  },
+)
