@@ -605,7 +605,7 @@ await t.test(`sip corpus (${sipCorpus.length} cases)`, async (t) => {
       const first = outcome.statuses[0] ?? 'none'
       const { answer } = c.expect
       // A case that hits a known bug says so in every assertion it fails.
-      const label = (text: string) => (c.bug ? `${text} (KNOWN BUG: ${c.bug})` : text)
+      const label = (text: string) => (c.fixed ? `${text} (regression of: ${c.fixed})` : text)
       if (outcome.blockedMs !== undefined)
         t.comment(`the event loop was blocked for up to ${outcome.blockedMs} ms meanwhile`)
       t.same(crashesDuring(c.name), [], label('no uncaught exception or unhandled rejection'))

@@ -74,10 +74,10 @@ export interface SipCase {
   /** Replayed alone, not beside other cases (it blocks the event loop, or may crash it). */
   alone?: boolean
   /**
-   * A known bug this case hits, in one line: the case stays in the corpus and
-   * its failing assertion names the bug until it is fixed.
+   * A bug this case found and that was fixed, in one line: an assertion
+   * failing here names it (a regression).
    */
-  bug?: string
+  fixed?: string
   /**
    * The bytes: one write (or datagram), or several; `pauseMs` between them
    * (a dribbled request).

@@ -172,7 +172,8 @@ export const kamailioCases: SipCase[] = [
       "a MESSAGE whose header block ends CRLF LF (Kamailio relays it), then three valid requests sharing the proxy's connection to the edge",
     via: 'kamailio',
     alone: true,
-    bug: 'sip 0.0.6 makeStreamParser ends a header block only at CRLF CRLF; Kamailio relays one ending CRLF LF (or LF LF), and the shared proxy-to-edge stream loses sync: every later relayed request with a body, from any user, is dropped until a request without a body happens to realign it',
+    fixed:
+      'sip 0.0.6 makeStreamParser ended a header block only at CRLF CRLF; Kamailio relays one ending CRLF LF (or LF LF), and the shared proxy-to-edge stream lost sync, dropping every later relayed request with a body (patches/sip+0.0.6.patch: CRLF CRLF, CRLF LF and LF LF end a header block)',
     build: (c) => [
       headerEnd(c, '\r\n\n'),
       request(

@@ -216,7 +216,8 @@ export const tcpStreamCases: SipCase[] = [
       "12,000 'x CRLF CRLF' blocks in one 60 kB write: the package's stream parser recurses once per block",
     via: 'tcp',
     alone: true,
-    bug: "sip 0.0.6 makeStreamParser: headers() calls itself once per CRLF CRLF block it cannot parse; 12,000 blocks overflow the stack inside the socket's 'data' handler, an uncaught RangeError that ends a host process",
+    fixed:
+      "sip 0.0.6 makeStreamParser called itself once per CRLF CRLF block it could not parse; 12,000 blocks overflowed the stack inside the socket's 'data' handler and ended the host (patches/sip+0.0.6.patch: a loop)",
     build: () => 'x\r\n\r\n'.repeat(12_000),
     expect: { answer: 'none', why: NOT_SIP },
   },
