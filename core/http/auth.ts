@@ -60,6 +60,12 @@ export interface AuthOptions {
   publicPaths: readonly string[]
 }
 
+/** What Fastify's request logger (pino) has and its type does not show. */
+interface PinoLike {
+  isLevelEnabled(level: string): boolean
+  setBindings(bindings: Record<string, unknown>): void
+}
+
 const problem = Symbol('parley.authProblem')
 type WithProblem = FastifyRequest & { [problem]?: string }
 
@@ -126,7 +132,7 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions): Promise<v
     describeInOpenApi(route, open ? undefined : scope)
   })
 
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', async (request) => {
     if (request.is404 || request.routeOptions.config.public) return
     const header = request.headers.authorization
     if (header === undefined) {
@@ -149,13 +155,13 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions): Promise<v
       return
     }
     request.apiKey = key
-    // Logged by id and name; the key itself never reaches the log. The
-    // request's own logger gets the bindings: a child logger per request
-    // cost more than the whole presence read (bench/presence).
-    ;(request.log as unknown as { setBindings(b: object): void }).setBindings({
-      keyId: key.id,
-      keyName: key.name,
-    })
+    // Logged by id and name; the key itself never reaches the log. Bound to
+    // the request's logger only when it writes per-request lines (info and
+    // below): binding costs a serialisation per request, which on the
+    // presence read path was a fifth of the work (bench/presence). Refusals
+    // and failures name the key in any case (error-handler.ts).
+    const log = request.log as unknown as PinoLike
+    if (log.isLevelEnabled('info')) log.setBindings({ keyId: key.id, keyName: key.name })
   })
 
   await app.register(rateLimit, {

@@ -48,8 +48,10 @@ export function installErrorHandling(app: FastifyInstance): void {
       code = 'PARLEY_ERR_INTERNAL'
       message = 'Internal error; see the host log for the request id'
     }
-    if (statusCode >= 500) request.log.error({ err: error, code }, 'request failed')
-    else request.log.info({ code, message }, 'request refused')
+    const key = (request as { apiKey?: { id: string; name: string } | null }).apiKey
+    const who = key ? { keyId: key.id, keyName: key.name } : undefined
+    if (statusCode >= 500) request.log.error({ err: error, code, ...who }, 'request failed')
+    else request.log.info({ code, message, ...who }, 'request refused')
     const body: ErrorBody = {
       statusCode,
       code: code ?? 'PARLEY_ERR_INTERNAL',
