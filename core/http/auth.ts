@@ -132,36 +132,35 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions): Promise<v
     describeInOpenApi(route, open ? undefined : scope)
   })
 
-  app.addHook('onRequest', async (request) => {
-    if (request.is404 || request.routeOptions.config.public) return
+  // Both hooks are callback-style and answer a cached key without a promise:
+  // they run on every request, and the presence read they guard is itself
+  // only a map lookup (bench/presence).
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (request.is404 || request.routeOptions.config.public) return done()
     const header = request.headers.authorization
-    if (header === undefined) {
-      ;(request as WithProblem)[problem] = 'no API key (send Authorization: Bearer <key>)'
-      return
+    const refuse = (why: string) => {
+      ;(request as WithProblem)[problem] = why
+      done()
     }
+    if (header === undefined) return refuse('no API key (send Authorization: Bearer <key>)')
     const match = BEARER.exec(header)
-    if (!match) {
-      ;(request as WithProblem)[problem] = "the Authorization header must read 'Bearer <key>'"
-      return
-    }
+    if (!match) return refuse("the Authorization header must read 'Bearer <key>'")
     const token = match[1] as string
-    if (!parseKey(token)) {
-      ;(request as WithProblem)[problem] = 'malformed API key (keys read pk_<prefix>_<secret>)'
-      return
+    if (!parseKey(token)) return refuse('malformed API key (keys read pk_<prefix>_<secret>)')
+    const accept = (key: VerifiedApiKey | undefined) => {
+      if (!key) return refuse('unknown or revoked API key')
+      request.apiKey = key
+      // Logged by id and name; the key itself never reaches the log. Bound to
+      // the request's logger only when it writes per-request lines (info and
+      // below): binding costs a serialisation per request. Refusals and
+      // failures name the key in any case (error-handler.ts).
+      const log = request.log as unknown as PinoLike
+      if (log.isLevelEnabled('info')) log.setBindings({ keyId: key.id, keyName: key.name })
+      done()
     }
-    const key = await keys.verify(token)
-    if (!key) {
-      ;(request as WithProblem)[problem] = 'unknown or revoked API key'
-      return
-    }
-    request.apiKey = key
-    // Logged by id and name; the key itself never reaches the log. Bound to
-    // the request's logger only when it writes per-request lines (info and
-    // below): binding costs a serialisation per request, which on the
-    // presence read path was a fifth of the work (bench/presence). Refusals
-    // and failures name the key in any case (error-handler.ts).
-    const log = request.log as unknown as PinoLike
-    if (log.isLevelEnabled('info')) log.setBindings({ keyId: key.id, keyName: key.name })
+    const cached = keys.cached(token)
+    if (cached) return accept(cached)
+    keys.verify(token).then(accept, done)
   })
 
   await app.register(rateLimit, {
@@ -186,15 +185,14 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions): Promise<v
       ),
   })
 
-  app.addHook('preParsing', async (request, reply) => {
+  app.addHook('preParsing', (request, reply, payload, done) => {
     const config = request.routeOptions.config
-    if (request.is404 || config.public) return
+    if (request.is404 || config.public) return done(null, payload)
     const key = request.apiKey
     if (!key) {
       void reply.header('www-authenticate', `${REALM}, error="invalid_token"`)
-      throw parleyError(
-        'PARLEY_ERR_UNAUTHORIZED',
-        (request as WithProblem)[problem] ?? 'no API key',
+      return done(
+        parleyError('PARLEY_ERR_UNAUTHORIZED', (request as WithProblem)[problem] ?? 'no API key'),
       )
     }
     const scope = config.scope ?? 'admin'
@@ -203,11 +201,14 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions): Promise<v
         'www-authenticate',
         `${REALM}, error="insufficient_scope", scope="${scope}"`,
       )
-      throw parleyError(
-        'PARLEY_ERR_FORBIDDEN',
-        `this route needs the scope '${scope}'; the key has ${key.scopes.join(', ')}`,
+      return done(
+        parleyError(
+          'PARLEY_ERR_FORBIDDEN',
+          `this route needs the scope '${scope}'; the key has ${key.scopes.join(', ')}`,
+        ),
       )
     }
+    done(null, payload)
   })
 }
 
