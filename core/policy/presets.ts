@@ -1,4 +1,4 @@
-import type { Policy } from './model.js'
+import { defaultPolicy, type Policy } from './model.js'
 
 /**
  * A policy that lets the users of one XMPP domain (and `more` domains)
@@ -8,34 +8,18 @@ import type { Policy } from './model.js'
  * stream may be plain). The default config's demo and the benchmarks use it.
  */
 export function xmppDomainPolicy(domain: string, more: string[] = []): Policy {
-  return {
-    edge: {
-      allowFederatedUsers: true,
-      allowPublicProviders: false,
-      partnerDiscovery: false,
-      outgoingVerifiable: true,
+  const policy = defaultPolicy()
+  policy.edge.allowFederatedUsers = true
+  for (const access of policy.externalAccessPolicies) access.xmpp = true
+  policy.xmppPartners = [
+    {
+      domain,
+      additionalDomains: more,
+      partnerType: 'Federated',
+      tls: 'Optional',
+      sasl: 'Optional',
+      dialback: true,
     },
-    publicProviders: [],
-    allowedDomains: [],
-    blockedDomains: [],
-    externalAccessPolicies: [
-      {
-        name: 'global',
-        federation: false,
-        publicCloud: false,
-        publicCloudAudioVideo: false,
-        xmpp: true,
-      },
-    ],
-    xmppPartners: [
-      {
-        domain,
-        additionalDomains: more,
-        partnerType: 'Federated',
-        tls: 'Optional',
-        sasl: 'Optional',
-        dialback: true,
-      },
-    ],
-  }
+  ]
+  return policy
 }

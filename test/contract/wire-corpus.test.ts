@@ -35,7 +35,6 @@ import { connect } from 'node:net'
 import type { Activity } from 'botbuilder'
 import t, { type Test } from 'tap'
 import { buildApp } from '../../core/app.js'
-import { validatePolicy } from '../../core/policy/validate.js'
 import { FINAL_NOTE, type SipCase, type SipCaseContext, sipCorpus } from '../corpus/sip/index.js'
 import { type XmppCase, type XmppCaseContext, xmppCorpus } from '../corpus/xmpp/index.js'
 import { ROOT, testConfig, waitFor } from '../helpers/app.js'
@@ -132,32 +131,9 @@ interface LogLine {
 const logs: LogLine[] = []
 const WARN = 40
 
-/**
- * Permissive federation policy: whatever the inbound path enforces, the
- * corpus reaches the plugins' handling (see docs/policy.md).
- */
-const policy = {
-  edge: { allowFederatedUsers: true, allowPublicProviders: true, partnerDiscovery: true },
-  externalAccessPolicies: [
-    {
-      name: 'global',
-      federation: true,
-      publicCloud: true,
-      publicCloudAudioVideo: true,
-      xmpp: true,
-    },
-  ],
-  xmppPartners: [
-    { domain: DOMAIN, partnerType: 'Federated', tls: false, sasl: false, dialback: true },
-  ],
-}
-
-const checked = validatePolicy(policy)
-if (!checked.ok || !checked.policy)
-  throw new Error(`the corpus policy is invalid: ${JSON.stringify(checked.errors)}`)
-
+// The federation policy is testConfig's openPolicy() (test/helpers/policy.ts): whatever
+// the inbound path enforces, the corpus reaches the plugins' own handling.
 const config = testConfig(t, {
-  policy: checked.policy,
   plugins: [
     {
       name: 'xmpp',

@@ -437,3 +437,26 @@ t.test('PolicyRequestSchema accepts a request and refuses extra fields', async (
   t.notOk(Value.Check(PolicyRequestSchema, { ...xmpp(), admin: true }))
   t.notOk(Value.Check(PolicyRequestSchema, { ...xmpp(), networkKind: 'pigeon' }))
 })
+
+t.test('xmppDomainPolicy (the demo and benchmarks): that domain in, nothing else', async (t) => {
+  const { xmppDomainPolicy } = await import('../../../core/policy/presets.js')
+  const p = xmppDomainPolicy('chat.example', ['corp.chat.example'])
+  t.same(validatePolicy(p).errors, [])
+  const ask = (remote: string, over: Partial<PolicyRequest> = {}) =>
+    decide(p, xmpp({ remote, remoteIsContact: false, ...over }))
+  t.match(ask('xmpp:bob@chat.example'), { allow: true, rule: 'xmpp-partner:chat.example' })
+  t.match(ask('xmpp:bob@corp.chat.example', { direction: 'outbound' }), { allow: true })
+  t.match(ask('xmpp:eve@elsewhere.example'), { allow: false, rule: 'xmpp-partner.none' })
+  t.match(
+    decide(p, {
+      direction: 'inbound',
+      network: 'sip',
+      networkKind: 'federation',
+      remote: 'sip:sip:carol@partner.example',
+      identity: 'sip:sip:bot@parley.test',
+      kind: 'message',
+      remoteIsContact: true,
+    }),
+    { allow: false, rule: 'policy:global.federation' },
+  )
+})
