@@ -1,5 +1,12 @@
 import rateLimit, { normalizeIP } from '@fastify/rate-limit'
-import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
+import type {
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  HookHandlerDoneFunction,
+  RequestPayload,
+  RouteOptions,
+} from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
 import { KeyCache } from '../auth/key-cache.js'
@@ -66,6 +73,13 @@ interface PinoLike {
   setBindings(bindings: Record<string, unknown>): void
 }
 
+type HookDone = HookHandlerDoneFunction
+
+/** A route option that may hold one hook or several, as an array. */
+function asArray<T>(value: T | T[] | undefined): T[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [value]
+}
+
 const problem = Symbol('parley.authProblem')
 type WithProblem = FastifyRequest & { [problem]?: string }
 
@@ -130,13 +144,18 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions): Promise<v
       table.push({ method, url: route.url, scope: open ? 'public' : scope })
     }
     describeInOpenApi(route, open ? undefined : scope)
+    if (open) return
+    // Route-level hooks, first in line: the route's scope is known here, so a
+    // request costs no route-options lookup, and public routes no hook at all.
+    // The rate limit's own hook (added by its onRoute, after this one) runs next.
+    route.onRequest = [identify, ...asArray(route.onRequest)]
+    route.preParsing = [requireScope(scope), ...asArray(route.preParsing)]
   })
 
   // Both hooks are callback-style and answer a cached key without a promise:
   // they run on every request, and the presence read they guard is itself
   // only a map lookup (bench/presence).
-  app.addHook('onRequest', (request, _reply, done) => {
-    if (request.is404 || request.routeOptions.config.public) return done()
+  function identify(request: FastifyRequest, _reply: FastifyReply, done: HookDone) {
     const header = request.headers.authorization
     const refuse = (why: string) => {
       ;(request as WithProblem)[problem] = why
@@ -161,7 +180,7 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions): Promise<v
     const cached = keys.cached(token)
     if (cached) return accept(cached)
     keys.verify(token).then(accept, done)
-  })
+  }
 
   await app.register(rateLimit, {
     global: true,
@@ -185,31 +204,35 @@ async function authPlugin(app: FastifyInstance, options: AuthOptions): Promise<v
       ),
   })
 
-  app.addHook('preParsing', (request, reply, payload, done) => {
-    const config = request.routeOptions.config
-    if (request.is404 || config.public) return done(null, payload)
-    const key = request.apiKey
-    if (!key) {
-      void reply.header('www-authenticate', `${REALM}, error="invalid_token"`)
-      return done(
-        parleyError('PARLEY_ERR_UNAUTHORIZED', (request as WithProblem)[problem] ?? 'no API key'),
-      )
+  function requireScope(scope: Scope) {
+    return (
+      request: FastifyRequest,
+      reply: FastifyReply,
+      payload: RequestPayload,
+      done: (error: Error | null, payload?: RequestPayload) => void,
+    ) => {
+      const key = request.apiKey
+      if (!key) {
+        void reply.header('www-authenticate', `${REALM}, error="invalid_token"`)
+        return done(
+          parleyError('PARLEY_ERR_UNAUTHORIZED', (request as WithProblem)[problem] ?? 'no API key'),
+        )
+      }
+      if (!grants(key.scopes, scope)) {
+        void reply.header(
+          'www-authenticate',
+          `${REALM}, error="insufficient_scope", scope="${scope}"`,
+        )
+        return done(
+          parleyError(
+            'PARLEY_ERR_FORBIDDEN',
+            `this route needs the scope '${scope}'; the key has ${key.scopes.join(', ')}`,
+          ),
+        )
+      }
+      done(null, payload)
     }
-    const scope = config.scope ?? 'admin'
-    if (!grants(key.scopes, scope)) {
-      void reply.header(
-        'www-authenticate',
-        `${REALM}, error="insufficient_scope", scope="${scope}"`,
-      )
-      return done(
-        parleyError(
-          'PARLEY_ERR_FORBIDDEN',
-          `this route needs the scope '${scope}'; the key has ${key.scopes.join(', ')}`,
-        ),
-      )
-    }
-    done(null, payload)
-  })
+  }
 }
 
 /** The scope in the route's OpenAPI description, and the refusals among its responses. */
