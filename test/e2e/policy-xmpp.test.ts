@@ -1,6 +1,7 @@
 import { type Element, xml } from '@xmpp/client'
 import t from 'tap'
 import type { Policy } from '../../core/policy/index.js'
+import { xmppDomainPolicy } from '../../core/policy/presets.js'
 import { testApp, waitFor } from '../helpers/app.js'
 import { seen } from '../helpers/bots/watcher/index.js'
 import { startProsody } from '../peers/prosody.js'
@@ -14,44 +15,21 @@ import { connectRawUser, type RawXmppUser } from '../peers/raw-xmpp.js'
  * API; an unverified stranger is refused until the bot's identity has them
  * as a contact; the refusals are counted.
  */
-const POLICY: Policy = {
-  edge: {
-    allowFederatedUsers: true,
-    allowPublicProviders: false,
-    partnerDiscovery: false,
-    outgoingVerifiable: true,
-  },
-  publicProviders: [],
-  allowedDomains: [],
-  blockedDomains: ['blocked.test'],
-  externalAccessPolicies: [
-    {
-      name: 'global',
-      federation: false,
-      publicCloud: false,
-      publicCloudAudioVideo: false,
-      xmpp: true,
-    },
-  ],
-  xmppPartners: [
-    {
-      domain: 'parley.test',
-      additionalDomains: ['blocked.test'],
-      partnerType: 'Federated',
-      tls: 'Optional',
-      sasl: 'Optional',
-      dialback: true,
-    },
-    {
-      domain: 'unverified.test',
-      additionalDomains: [],
-      partnerType: 'PublicUnverified',
-      tls: 'Optional',
-      sasl: 'Optional',
-      dialback: true,
-    },
-  ],
-}
+const POLICY: Policy = (() => {
+  // The bot's domain (and blocked.test, to reach the blocking rule) as a Federated partner...
+  const policy = xmppDomainPolicy('parley.test', ['blocked.test'])
+  policy.blockedDomains = ['blocked.test']
+  // ...and an unverified partner.
+  policy.xmppPartners.push({
+    domain: 'unverified.test',
+    additionalDomains: [],
+    partnerType: 'PublicUnverified',
+    tls: 'Optional',
+    sasl: 'Optional',
+    dialback: true,
+  })
+  return policy
+})()
 
 const isError = (condition: string, id: string) => (s: Element) =>
   s.is('message') &&
