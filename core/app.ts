@@ -9,11 +9,14 @@ import Fastify, {
 import { ContactTurns } from './bots/contact-turns.js'
 import { FederationAdapter } from './bots/federation-adapter.js'
 import { type BotDirectory, loadBots } from './bots/load-bots.js'
+import { defaultInstanceId, NetworkLeases } from './cluster/leases.js'
 import type { ParleyConfig } from './config/schema.js'
 import { parleyError, type RosterEntry } from './contract/index.js'
 import { auth, BEARER_SECURITY_SCHEME } from './http/auth.js'
 import { installErrorHandling } from './http/error-handler.js'
 import { LOG_REDACT } from './http/log-redaction.js'
+import { HostMetrics, metricsRoutes } from './http/metrics.js'
+import { queueBoard } from './http/queue-board.js'
 import { contactRoutes } from './http/routes-contacts.js'
 import { HealthSchema, healthRoutes } from './http/routes-health.js'
 import { keyRoutes } from './http/routes-keys.js'
@@ -48,6 +51,8 @@ declare module 'fastify' {
     policy: PolicyService
     /** Where every inbound event and outbound act meets the policy. */
     gate: PolicyGate
+    /** Which network connections this process owns (one owner per network across processes). */
+    leases: NetworkLeases
   }
 }
 
@@ -142,6 +147,12 @@ export async function buildApp(
       )
     })
     app.decorate('networks', registry)
+    // Metrics are counted from here on and served at /metrics (core/http/metrics.ts).
+    const metrics = new HostMetrics({
+      networks: registry,
+      instanceId: config.cluster.instanceId,
+      log: app.log,
+    })
 
     // The federation policy: every path in and out goes through the gate.
     const policy = new PolicyService({
@@ -181,6 +192,7 @@ export async function buildApp(
       log: app.log,
       settings: config.presence,
       onChange: (change) => contactTurns?.onPresence(change),
+      onAccepted: (network) => metrics.presenceAccepted(network),
     })
     const contacts = new ContactService({
       store,
@@ -239,10 +251,21 @@ export async function buildApp(
     const turns = contactTurns
 
     // 5. Workers: inbound for this host, outbound for each loaded network.
+    const leases = new NetworkLeases({
+      redis: queues.producer,
+      prefix: config.redis.prefix,
+      instanceId: config.cluster.instanceId ?? defaultInstanceId(),
+      leaseMs: config.cluster.leaseMs,
+      renewMs: config.cluster.renewMs,
+      registry,
+      log: app.log,
+    })
+    app.decorate('leases', leases)
     const workers = new Workers({
       queues,
       store,
       registry,
+      owns: (network) => leases.holds(network),
       turns: {
         botFor: (identity) => bots.botFor(identity),
         runTurn: (bot, network, event, recordId) =>
@@ -252,6 +275,7 @@ export async function buildApp(
       settings: config.queues,
       subscriptions: (network, event, jobId) => turns.onSubscription(network, event, jobId),
       calls: (network, event, jobId) => turns.onCall(network, event, jobId),
+      onOutcome: (queue, network, outcome) => metrics.outcome(queue, network, outcome),
     })
     await presence.start()
     workers.start(plugins.map((p) => p.name))
@@ -263,6 +287,8 @@ export async function buildApp(
       await turns.drain()
       // Only now: plugins stop when this aborts, and the drain above needed them.
       shutdown.abort()
+      // Disconnects the networks this process owns and hands their leases over.
+      await leases.close()
       await stopPlugins(plugins, app.log)
       await policy.close()
       await queues.close()
@@ -293,6 +319,14 @@ export async function buildApp(
     })
     await app.register(swaggerUi, { routePrefix: '/docs' })
     await app.register(healthRoutes)
+    // Every queue the host works, for Prometheus and for admins (docs/metrics.md).
+    const hostQueues = [
+      queues.inbound,
+      ...plugins.map((p) => queues.outboundFor(p.name)),
+      presence.queue,
+    ]
+    await app.register(metricsRoutes, { metrics, queues: hostQueues })
+    await app.register(queueBoard, { queues: hostQueues, basePath: '/admin/queues' })
     await app.register(
       async (v1) => {
         await v1.register(keyRoutes)
@@ -320,7 +354,26 @@ export async function buildApp(
     app.addHook('onClose', () => cleanup())
 
     // 7. Networks start last; a slow or failing network never blocks or breaks the host.
-    await startPlugins(plugins, pluginDeps, config.queues.pluginStartTimeoutMs)
+    // Each is started only by the process that holds its lease (the first
+    // to ask; a lone process at once), and again by whichever takes it over.
+    for (const plugin of plugins) {
+      let started = false
+      leases.add(plugin.name, {
+        acquired: async () => {
+          // A connection starts at most once: after a loss, a fresh one.
+          if (started) plugin.renew()
+          started = true
+          await startPlugins([plugin], pluginDeps, config.queues.pluginStartTimeoutMs)
+          workers.sync(plugin.name)
+        },
+        lost: async (reason) => {
+          workers.sync(plugin.name)
+          app.log.warn({ network: plugin.name, reason }, 'connection handed over: disconnecting')
+          await stopPlugins([plugin], app.log)
+        },
+      })
+    }
+    await leases.start()
     // Every identity a network speaks for is recorded (contacts and messages refer to it).
     for (const { name, connection } of plugins) {
       if (registry.get(name)?.status.state === 'failed') continue

@@ -89,6 +89,12 @@ export const ConfigSchema = Type.Object(
         keepCompletedSeconds: Type.Integer({ minimum: 0, default: 0 }),
         /** Time allowed for a plugin's start() before the host stops waiting (it keeps connecting). */
         pluginStartTimeoutMs: Type.Integer({ minimum: 1, default: 10000 }),
+        /**
+         * A worker holds a lock on each job it runs, renewed every half of this.
+         * When its process dies, the job is taken back and run again elsewhere
+         * after about this long (BullMQ's lockDuration).
+         */
+        lockMs: Type.Integer({ minimum: 1000, maximum: 600000, default: 30000 }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -162,6 +168,28 @@ export const ConfigSchema = Type.Object(
           },
           { additionalProperties: false, default: {} },
         ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /**
+     * Several host processes on one Redis prefix and database (docs/scaling.md).
+     * Each network connection is owned by one process at a time through a
+     * lease in Redis; the others stand by and take over when it lapses.
+     */
+    cluster: Type.Object(
+      {
+        /**
+         * This process's name in leases, logs and metrics. Unset: host name,
+         * process id and a random suffix. Two live processes must not share one.
+         */
+        instanceId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,128}$' })),
+        /**
+         * A lease lapses this long after its owner's last renewal: the longest
+         * a network stays without a connection when its owner dies.
+         */
+        leaseMs: Type.Integer({ minimum: 1000, maximum: 300000, default: 10000 }),
+        /** How often the owner renews (and a standby process tries to take) a lease. */
+        renewMs: Type.Integer({ minimum: 100, maximum: 100000, default: 2500 }),
       },
       { additionalProperties: false, default: {} },
     ),

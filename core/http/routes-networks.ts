@@ -24,6 +24,16 @@ const NetworkView = {
       type: ['object', 'null'],
       properties: { code: { type: 'string' }, message: { type: 'string' }, at: { type: 'string' } },
     },
+    lease: {
+      type: ['object', 'null'],
+      description:
+        'Which host process owns the connection (docs/scaling.md); null before the first attempt',
+      properties: {
+        owner: { type: ['string', 'null'], description: 'Instance id of the owning process' },
+        mine: { type: 'boolean', description: 'Whether the process answering owns it' },
+        fence: { type: 'integer', description: 'Grows with every new owner' },
+      },
+    },
     options: {
       type: 'object',
       additionalProperties: true,

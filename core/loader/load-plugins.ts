@@ -34,7 +34,14 @@ export interface PluginHostDeps {
 export interface LoadedPlugin {
   name: string
   definition: PluginDefinition
+  /** The current connection (replaced by `renew()`). */
   connection: Connection
+  /**
+   * Creates a fresh connection in place of a stopped one (a connection is
+   * started at most once): used when this process owns the network again
+   * after losing its lease.
+   */
+  renew(): Connection
 }
 
 /**
@@ -91,21 +98,39 @@ export async function loadPlugins(
       continue
     }
     const log = deps.log.child({ network: entry.name }) as unknown as Logger
-    try {
-      const connection = definition.create(
+    const state = deps.stateFor(entry.name)
+    const create = (): Connection => {
+      let created: Connection | undefined
+      created = definition.create(
         {
           log,
           emit: (event) => deps.accept(entry.name, event),
           roster: (identity, entries, { complete }) =>
             deps.roster(entry.name, identity, entries, complete),
-          reportStatus: (status) => deps.registry.setStatus(entry.name, status),
-          state: deps.stateFor(entry.name),
+          // A replaced connection's late reports are not the network's status.
+          reportStatus: (status) => {
+            if (created === undefined || network.connection === created)
+              deps.registry.setStatus(entry.name, status)
+          },
+          state,
           signal: deps.signal,
         },
         options,
       )
-      network.connection = connection
-      loaded.push({ name: entry.name, definition, connection })
+      network.connection = created
+      return created
+    }
+    try {
+      const plugin: LoadedPlugin = {
+        name: entry.name,
+        definition,
+        connection: create(),
+        renew: () => {
+          plugin.connection = create()
+          return plugin.connection
+        },
+      }
+      loaded.push(plugin)
     } catch (error) {
       markFailed(
         deps,

@@ -25,6 +25,12 @@ export interface Network {
    * or when the host started: presence observed before it is stale.
    */
   lostAt: string
+  /**
+   * Who owns this network's connection (core/cluster/leases.ts): the owning
+   * process's instance id (null while nobody holds the lease), whether it is
+   * this process, and the lease's fencing number (grows with every new owner).
+   */
+  lease?: { owner: string | null; mine: boolean; fence: number }
   /** A public provider profile whose service ended: the date (it was not started). */
   retired?: string
 }
@@ -46,6 +52,7 @@ export interface NetworkView {
   capabilities: Capabilities | null
   identities: AddressString[]
   lastError: Network['lastError'] | null
+  lease: Network['lease'] | null
   options: Record<string, unknown>
 }
 
@@ -82,9 +89,13 @@ export class NetworkRegistry extends EventEmitter<RegistryEvents> {
     return [...this.networks.values()]
   }
 
+  /**
+   * A status reported by this process's connection. Ignored while another
+   * process owns the network (its status is mirrored instead, see `mirror`).
+   */
   setStatus(name: string, status: ConnectionStatus): void {
     const network = this.networks.get(name)
-    if (!network) return
+    if (!network || network.lease?.mine === false) return
     const previous = network.status
     if (previous.state === status.state && previous.reason === status.reason) return
     network.status = { ...status }
@@ -103,6 +114,27 @@ export class NetworkRegistry extends EventEmitter<RegistryEvents> {
       const wire = status.condition && status.condition !== code ? ` (${status.condition})` : ''
       this.noteError(name, code, `${status.reason ?? status.state}${wire}`)
     }
+    this.emit('status', name, network.status, previous)
+  }
+
+  /**
+   * The status of a network whose connection another process owns, as that
+   * process published it (core/cluster/leases.ts): the same state and loss
+   * time everywhere, so every process answers presence queries alike.
+   */
+  mirror(name: string, shared: { status: ConnectionStatus; since: string; lostAt: string }): void {
+    const network = this.networks.get(name)
+    if (!network) return
+    const previous = network.status
+    if (
+      previous.state === shared.status.state &&
+      previous.reason === shared.status.reason &&
+      network.lostAt === shared.lostAt
+    )
+      return
+    network.status = { ...shared.status }
+    network.since = shared.since
+    network.lostAt = shared.lostAt
     this.emit('status', name, network.status, previous)
   }
 
@@ -179,6 +211,7 @@ export class NetworkRegistry extends EventEmitter<RegistryEvents> {
       capabilities: network.definition?.capabilities ?? null,
       identities: safeIdentities(network.connection),
       lastError: network.lastError ?? null,
+      lease: network.lease ?? null,
       options: network.publicOptions,
     }
   }

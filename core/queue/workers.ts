@@ -21,7 +21,15 @@ export interface WorkerSettings {
   outboundConcurrency: number
   backoffMs: number
   backoffMaxMs: number
+  /**
+   * A job whose worker stops renewing its lock (the process died or hung)
+   * is taken back after about this long and run again elsewhere.
+   */
+  lockMs: number
 }
+
+/** A job taken back from a dead worker this many times is kept failed (it may crash workers). */
+const MAX_STALLED = 5
 
 /** A loaded bot, as the inbound worker sees it. */
 export interface RunnableBot {
@@ -52,13 +60,31 @@ interface WorkerDeps {
   log: FastifyBaseLogger
   settings: WorkerSettings
   /**
+   * Whether this process owns `network`'s connection now (its lease, by the
+   * local clock): only the owner consumes the network's outbound queue, and
+   * it checks again right before every send (fencing). Default: always.
+   */
+  owns?(network: string): boolean
+  /**
    * Handles a subscription event (contacts, the bot's contactRelationUpdate).
    * A rejection retries the job, so it must be safe to run twice.
    */
   subscriptions?(network: string, event: InboundSubscription, jobId: string): Promise<unknown>
   /** Tells the bot of a call offer (already answered by the plugin). */
   calls?(network: string, event: InboundCall, jobId: string): Promise<unknown>
+  /**
+   * Told how each attempt of a job ended (core/http/metrics.ts counts them):
+   * `queue` is the BullMQ queue's name, `network` the job's network. A job
+   * parked as delayed (its network was not online) is neither.
+   */
+  onOutcome?(queue: string, network: string, outcome: JobOutcome): void
 }
+
+/**
+ * How an attempt ended: an outbound message `sent`, an inbound job
+ * `handled`, or a failure, `retried` with backoff or `failed` for good.
+ */
+export type JobOutcome = 'sent' | 'handled' | 'retried' | 'failed'
 
 /** Delay of an outbound job parked at shutdown because its network was not online. */
 const NOT_ONLINE_DELAY_MS = 1000
@@ -75,20 +101,28 @@ export class Workers {
   private readonly closing = new AbortController()
   private inbound: Worker<InboundJob> | undefined
   private readonly onStatus: (name: string) => void
+  /** Outbound workers whose loop was started (they start when this process first owns the network). */
+  private readonly running = new Set<string>()
 
   constructor(private readonly deps: WorkerDeps) {
-    this.onStatus = (name) => this.syncPause(name)
+    this.onStatus = (name) => this.sync(name)
   }
 
   start(networks: string[]): void {
     const { settings } = this.deps
     const backoffStrategy = (attemptsMade: number) =>
       jitteredBackoff(attemptsMade, settings.backoffMs, settings.backoffMaxMs)
+    const locks = {
+      lockDuration: settings.lockMs,
+      stalledInterval: Math.max(1000, Math.floor(settings.lockMs / 2)),
+      maxStalledCount: MAX_STALLED,
+    }
     const inbound = new Worker<InboundJob>(INBOUND_QUEUE, (job) => this.processInbound(job), {
       connection: this.deps.queues.workerConnection(),
       prefix: this.deps.queues.settings.prefix,
       concurrency: settings.inboundConcurrency,
       settings: { backoffStrategy },
+      ...locks,
     })
     this.watch(inbound, 'inbound')
     this.inbound = inbound
@@ -101,11 +135,14 @@ export class Workers {
           prefix: this.deps.queues.settings.prefix,
           concurrency: settings.outboundConcurrency,
           settings: { backoffStrategy },
+          ...locks,
+          // Started by sync() once this process owns the network and it is online.
+          autorun: false,
         },
       )
       this.watch(worker, network)
       this.outbound.set(network, worker)
-      this.syncPause(network)
+      this.sync(network)
     }
     this.deps.registry.on('status', this.onStatus)
   }
@@ -122,7 +159,7 @@ export class Workers {
     await this.inbound?.close()
     const deadline = Date.now() + drainMs
     for (const [network, worker] of this.outbound) {
-      if (!this.deps.registry.isOnline(network) || worker.isPaused()) continue
+      if (!this.sendsFor(network) || worker.isPaused()) continue
       const queue = this.deps.queues.outboundFor(network)
       while (Date.now() < deadline) {
         const counts = await queue
@@ -141,6 +178,9 @@ export class Workers {
     this.workers.push(worker)
     // An 'error' event without a listener would throw and take the process down.
     worker.on('error', (err) => this.deps.log.error({ queue: label, err }, 'queue worker error'))
+    const networkOf = (job: Job) => (job.data as { network?: string }).network ?? label
+    const done: JobOutcome = worker.name === INBOUND_QUEUE ? 'handled' : 'sent'
+    worker.on('completed', (job) => this.deps.onOutcome?.(worker.name, networkOf(job), done))
     worker.on('failed', (job, err) => {
       if (!job || err instanceof DelayedError || err.name === 'DelayedError') return
       const final =
@@ -149,18 +189,37 @@ export class Workers {
         { queue: label, jobId: job.id, attempt: job.attemptsMade, final, err: err.message },
         final ? 'job failed' : 'job will be retried',
       )
+      this.deps.onOutcome?.(worker.name, networkOf(job), final ? 'failed' : 'retried')
     })
   }
 
-  /** Consume a network's outbound queue only while its connection is online. */
-  private syncPause(network: string): void {
+  /**
+   * Consume a network's outbound queue only while this process owns its
+   * connection and it is online; called on every status and lease change.
+   */
+  sync(network: string): void {
     const worker = this.outbound.get(network)
-    if (!worker) return
-    if (this.deps.registry.isOnline(network)) {
-      if (worker.isPaused()) worker.resume()
-    } else if (!worker.isPaused()) {
+    if (!worker || this.closing.signal.aborted) return
+    if (this.sendsFor(network)) {
+      if (!this.running.has(network)) {
+        this.running.add(network)
+        worker
+          .run()
+          .catch((err: unknown) =>
+            this.deps.log.error({ queue: network, err }, 'outbound worker stopped'),
+          )
+      } else if (worker.isPaused()) worker.resume()
+    } else if (this.running.has(network) && !worker.isPaused()) {
       void worker.pause(true)
     }
+  }
+
+  private owns(network: string): boolean {
+    return this.deps.owns?.(network) ?? true
+  }
+
+  private sendsFor(network: string): boolean {
+    return this.owns(network) && this.deps.registry.isOnline(network)
   }
 
   private async processInbound(job: Job<InboundJob>): Promise<unknown> {
@@ -233,6 +292,13 @@ export class Workers {
   ): Promise<string> {
     for (let round = 1; ; round++) {
       try {
+        // Fencing: a process that lost its lease (paused, cut off) sends nothing.
+        if (!this.owns(network))
+          throw new PluginError(
+            'PARLEY_ERR_NOT_CONNECTED',
+            `${network}: this process no longer owns the connection`,
+            { retryable: true },
+          )
         return (await connection.send(message)).remoteId
       } catch (error) {
         const dropped =
@@ -254,7 +320,11 @@ export class Workers {
     // A job fetched just as the network went down waits for it (keeping its
     // place in the recipient's order); only a shutdown parks it as delayed,
     // which does not use up an attempt.
-    if (!connection || !(await registry.waitOnline(network, this.closing.signal))) {
+    if (
+      !connection ||
+      !(await registry.waitOnline(network, this.closing.signal)) ||
+      !this.owns(network)
+    ) {
       await job.moveToDelayed(Date.now() + NOT_ONLINE_DELAY_MS, token)
       throw new DelayedError()
     }
