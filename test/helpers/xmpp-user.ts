@@ -9,9 +9,28 @@ export interface ReceivedMessage {
   at: number
 }
 
+/** A message bounced back to the user (`type='error'`), e.g. refused by the host. */
+export interface BouncedMessage {
+  from: string
+  /** The id of the message it answers. */
+  id: string | undefined
+  /** The defined condition (`resource-constraint`, `service-unavailable`, …). */
+  condition: string | undefined
+  /** The error's type (`wait`: try again later, `cancel`: do not). */
+  type: string | undefined
+  at: number
+}
+
 export interface XmppUser {
   jid: string
   messages: ReceivedMessage[]
+  /** Messages bounced back with an error, in arrival order. */
+  bounces: BouncedMessage[]
+  /**
+   * Ids of messages the server never acknowledged (XEP-0198): the stream
+   * was lost and a new session began. A client sends those again.
+   */
+  unacked: string[]
   /** Sends a chat message; `id` defaults to a fresh one. */
   send(to: string, body: string, id?: string): Promise<void>
   /** Resolves when `count` messages (in all) have arrived, or rejects after `timeoutMs`. */
@@ -40,9 +59,25 @@ export async function connectUser(options: {
     ...(options.resource && { resource: options.resource }),
   })
   const messages: ReceivedMessage[] = []
+  const bounces: BouncedMessage[] = []
+  const unacked: string[] = []
+  raw.client.streamManagement.on('fail', (stanza: Element) => {
+    if (stanza.is('message') && stanza.attrs.id) unacked.push(String(stanza.attrs.id))
+  })
   const listeners: Array<(m: ReceivedMessage) => void> = []
   raw.client.on('stanza', (stanza: Element) => {
-    if (!stanza.is('message') || stanza.attrs.type === 'error') return
+    if (!stanza.is('message')) return
+    if (stanza.attrs.type === 'error') {
+      const error = stanza.getChild('error')
+      bounces.push({
+        from: String(stanza.attrs.from ?? ''),
+        id: stanza.attrs.id,
+        condition: error?.children.find((c): c is Element => typeof c !== 'string')?.name,
+        type: error?.attrs.type,
+        at: performance.now(),
+      })
+      return
+    }
     const body = stanza.getChildText('body')
     if (body === null) return
     const message = {
@@ -66,6 +101,8 @@ export async function connectUser(options: {
   return {
     jid: raw.bare,
     messages,
+    bounces,
+    unacked,
     async send(to, body, id) {
       await raw.message(to, body, id ? { id } : {})
     },

@@ -499,11 +499,15 @@ export interface SipUser {
   handler: SipRequestHandler | undefined
   /** REGISTER (Expires `expires`; 0 removes the binding); returns the status. */
   register(expires?: number): Promise<number>
-  /** Pager-mode MESSAGE; returns the final status. */
+  /**
+   * Pager-mode MESSAGE; returns the final status. `callId`: send it again as
+   * the same request (same Call-ID, CSeq 1), as a client re-sending one
+   * message does; by default every call is a new one.
+   */
   message(
     toUri: string,
     text: string,
-    options?: { contentType?: string; headers?: Record<string, string> },
+    options?: { contentType?: string; headers?: Record<string, string>; callId?: string },
   ): Promise<number>
   /** PUBLISH Event: presence to its own AOR; returns the SIP-ETag. Throws SipStatusError when not 2xx. */
   publish(pidfXml: string, expires?: number): Promise<string>
@@ -517,7 +521,12 @@ export interface SipUser {
   request(
     method: string,
     uri: string,
-    options?: { headers?: Record<string, string>; body?: string; contentType?: string },
+    options?: {
+      headers?: Record<string, string>
+      body?: string
+      contentType?: string
+      callId?: string
+    },
   ): Promise<SipResponse>
   /** Resolves with the first received request (already received ones count) matching `predicate`. */
   waitFor(predicate: (rq: ReceivedRequest) => boolean, timeoutMs?: number): Promise<ReceivedRequest>
@@ -700,12 +709,13 @@ class UserImpl implements SipUser {
   async message(
     toUri: string,
     text: string,
-    options: { contentType?: string; headers?: Record<string, string> } = {},
+    options: { contentType?: string; headers?: Record<string, string>; callId?: string } = {},
   ): Promise<number> {
     const rs = await this.request('MESSAGE', toUri, {
       headers: options.headers,
       body: text,
       contentType: options.contentType ?? 'text/plain;charset=UTF-8',
+      callId: options.callId,
     })
     return rs.status
   }
@@ -713,11 +723,18 @@ class UserImpl implements SipUser {
   async request(
     method: string,
     uri: string,
-    options: { headers?: Record<string, string>; body?: string; contentType?: string } = {},
+    options: {
+      headers?: Record<string, string>
+      body?: string
+      contentType?: string
+      callId?: string
+    } = {},
   ): Promise<SipResponse> {
     const headers: Record<string, unknown> = { ...options.headers }
     if (options.contentType) headers['content-type'] = options.contentType
-    const rs = await this.send(this.outOfDialog(method, uri, { headers, body: options.body }))
+    const rs = await this.send(
+      this.outOfDialog(method, uri, { headers, body: options.body, callId: options.callId }),
+    )
     return toResponse(rs)
   }
 

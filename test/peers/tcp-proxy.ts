@@ -3,7 +3,8 @@
  * can break the network without touching the peer: `cut()` drops every
  * connection at once (like a NAT timeout or Wi-Fi loss: the server keeps the
  * session and may let the client resume it), `blackhole()` keeps sockets open
- * but stops forwarding (a silent network).
+ * but stops forwarding (a silent network), `outage()` cuts everything and
+ * refuses new connections (the server is gone: a stopped database).
  */
 import { once } from 'node:events'
 import { connect, createServer, type Server, type Socket } from 'node:net'
@@ -24,6 +25,9 @@ export interface TcpProxy {
   onClientData(pattern: RegExp, action: 'cut' | 'blackhole'): void
   /** Stops forwarding in both directions (bytes are kept, not lost); sockets stay open. `restore()` delivers them. */
   blackhole(): void
+  /** Cuts every connection and refuses (closes at once) new ones until `restore()`. */
+  outage(): void
+  /** Ends a `blackhole()` (delivering what was held) or an `outage()`. */
   restore(): void
   close(): Promise<void>
 }
@@ -33,9 +37,14 @@ export async function startTcpProxy(target: { port: number; host?: string }): Pr
   const pairs = new Set<[Socket, Socket]>()
   let accepted = 0
   let holding = false
+  let refusing = false
   let trigger: { pattern: RegExp; action: 'cut' | 'blackhole' } | undefined
   const flushers = new Set<() => void>()
   const server: Server = createServer((client) => {
+    if (refusing) {
+      client.destroy()
+      return
+    }
     accepted++
     const upstream = connect({ host, port: target.port })
     const pair: [Socket, Socket] = [client, upstream]
@@ -99,8 +108,13 @@ export async function startTcpProxy(target: { port: number; host?: string }): Pr
     blackhole() {
       holding = true
     },
+    outage() {
+      refusing = true
+      cut()
+    },
     restore() {
       holding = false
+      refusing = false
       for (const flush of flushers) flush()
     },
     async close() {
