@@ -9,8 +9,14 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 
-/** Every scope a key can carry. */
-export const SCOPES = ['presence:read', 'messages:send', 'contacts:write', 'admin'] as const
+/** Every scope a key can carry (`metrics:read`: GET /metrics, for a Prometheus server). */
+export const SCOPES = [
+  'presence:read',
+  'messages:send',
+  'contacts:write',
+  'metrics:read',
+  'admin',
+] as const
 export type Scope = (typeof SCOPES)[number]
 
 export const KEY_PREFIX_LENGTH = 8

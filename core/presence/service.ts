@@ -39,6 +39,8 @@ export interface PresenceServiceDeps {
   settings: PresenceSettings
   /** Called for every accepted change whose availability, status or raw value changed. */
   onChange?(change: Accepted & { network: string }): void
+  /** Told of every presence update a network hands over (metrics count them per network). */
+  onAccepted?(network: string): void
 }
 
 interface Waiter {
@@ -57,7 +59,8 @@ interface Waiter {
  */
 export class PresenceService {
   readonly live: LivePresenceStore
-  private readonly queue: Queue<PresenceJob>
+  /** The coalesced batches on their way to the worker (shown by /metrics and the queue board). */
+  readonly queue: Queue<PresenceJob>
   private worker: Worker<PresenceJob> | undefined
   private pending = new Map<string, LiveUpdate & { network: string }>()
   private waiters: Waiter[] = []
@@ -111,6 +114,7 @@ export class PresenceService {
    * it is queued; rejects (retryable) if Redis cannot take it.
    */
   accept(network: string, event: InboundPresence): Promise<void> {
+    this.deps.onAccepted?.(network)
     this.pending.set(event.from, {
       network,
       address: event.from,

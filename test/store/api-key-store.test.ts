@@ -37,7 +37,7 @@ async function setLastUsed(store: Store, id: string, value: string): Promise<voi
 }
 
 t.test('keys have the documented format and parse by position', async (t) => {
-  t.same(SCOPES, ['presence:read', 'messages:send', 'contacts:write', 'admin'])
+  t.same(SCOPES, ['presence:read', 'messages:send', 'contacts:write', 'metrics:read', 'admin'])
   for (let i = 0; i < 50; i++) {
     const { key, prefix, secret } = generateKey()
     t.match(key, /^pk_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$/)
