@@ -73,12 +73,13 @@ export function summaryLine(rows: ScenarioRow[]): string {
  */
 export function reportScenario(
   t: Test,
-  info: { scenario: string; network: string; recoverMs: number | null; note?: string },
+  info: { scenario: string; network: string; recoverMs: number | null | undefined; note?: string },
   tally: Tally,
   minimum = 1000,
 ): ScenarioRow {
   const row: ScenarioRow = {
     ...info,
+    recoverMs: info.recoverMs ?? null,
     sent: tally.sent,
     delivered: tally.delivered,
     refused: tally.refused,

@@ -62,6 +62,9 @@ export interface World {
   /** The ledger bot's file: one line per turn. */
   ledger: string
   dir: string
+  /** The host's Redis and BullMQ prefix. */
+  redisUrl: string
+  prefix: string
 }
 
 export async function faultWorld(t: Test, options: WorldOptions): Promise<World> {
@@ -87,6 +90,8 @@ export async function faultWorld(t: Test, options: WorldOptions): Promise<World>
   } else {
     t.teardown(() => deleteRedisPrefix(prefix))
   }
+  world.redisUrl = redisUrl
+  world.prefix = prefix
 
   let database: ParleyConfigInput['database'] = { sqlitePath: join(dir, 'parley.sqlite') }
   if (options.proxiedPostgres) {
@@ -180,6 +185,9 @@ export async function faultWorld(t: Test, options: WorldOptions): Promise<World>
         backoffMs: 100,
         backoffMaxMs: 1000,
         pluginStartTimeoutMs: 5000,
+        // A job the killed process held is taken back after about this long
+        // (BullMQ's lock), not the default 30 s: counted in "time to recover".
+        lockMs: 3000,
         ...options.queues,
       },
       policy: openPolicy(),
