@@ -76,7 +76,6 @@ t.test(
       failing.map(() => 200),
       'the failing messages were taken (queued)',
     )
-    await talk.finish(60_000)
 
     // Kept failed: the message records say so, with the reason, after every attempt.
     const failed = await waitForFailed(world.host, failing.length)
@@ -90,6 +89,7 @@ t.test(
       t.match(r.error, expected, `${r.text}: ${r.error}`)
     }
     const detectedMs = Math.round(performance.now() - faultAt)
+    await talk.finish(60_000)
     // Retryable: the jobs are kept in BullMQ's failed set; retrying runs the turn again.
     const connection = new Redis(world.redisUrl, { maxRetriesPerRequest: null })
     const queue = new Queue('inbound', { connection, prefix: world.prefix })
