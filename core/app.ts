@@ -10,6 +10,7 @@ import { ContactTurns } from './bots/contact-turns.js'
 import { FederationAdapter } from './bots/federation-adapter.js'
 import { type BotDirectory, loadBots } from './bots/load-bots.js'
 import { defaultInstanceId, NetworkLeases } from './cluster/leases.js'
+import { OwnerCalls } from './cluster/owner-calls.js'
 import type { ParleyConfig } from './config/schema.js'
 import { parleyError, type RosterEntry } from './contract/index.js'
 import { auth, BEARER_SECURITY_SCHEME } from './http/auth.js'
@@ -147,6 +148,18 @@ export async function buildApp(
       )
     })
     app.decorate('networks', registry)
+    // Which process owns each network's connection (a lone process: all of them).
+    const leases = new NetworkLeases({
+      redis: queues.producer,
+      prefix: config.redis.prefix,
+      instanceId: config.cluster.instanceId ?? defaultInstanceId(),
+      leaseMs: config.cluster.leaseMs,
+      renewMs: config.cluster.renewMs,
+      registry,
+      log: app.log,
+    })
+    app.decorate('leases', leases)
+    const ownerCalls = new OwnerCalls({ queues, timeoutMs: config.cluster.leaseMs })
     // Metrics are counted from here on and served at /metrics (core/http/metrics.ts).
     const metrics = new HostMetrics({
       networks: registry,
@@ -201,6 +214,8 @@ export async function buildApp(
       autoAccept: new Set(config.presence.autoAccept),
       forget: (_network, identity, address) => presence.forget(identity, address),
       admit: (q) => gate.outbound({ ...q, kind: 'subscription' }),
+      viaOwner: (network, op, request) =>
+        leases.holds(network) ? undefined : ownerCalls.call(network, op, request),
     })
     app.decorate('presence', presence)
     app.decorate('contacts', contacts)
@@ -251,16 +266,6 @@ export async function buildApp(
     const turns = contactTurns
 
     // 5. Workers: inbound for this host, outbound for each loaded network.
-    const leases = new NetworkLeases({
-      redis: queues.producer,
-      prefix: config.redis.prefix,
-      instanceId: config.cluster.instanceId ?? defaultInstanceId(),
-      leaseMs: config.cluster.leaseMs,
-      renewMs: config.cluster.renewMs,
-      registry,
-      log: app.log,
-    })
-    app.decorate('leases', leases)
     const workers = new Workers({
       queues,
       store,
@@ -289,6 +294,7 @@ export async function buildApp(
       shutdown.abort()
       // Disconnects the networks this process owns and hands their leases over.
       await leases.close()
+      await ownerCalls.close()
       await stopPlugins(plugins, app.log)
       await policy.close()
       await queues.close()

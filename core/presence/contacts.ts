@@ -12,7 +12,7 @@ import type { Network, NetworkRegistry } from '../loader/network-registry.js'
 import type { Contact } from '../store/entities/index.js'
 import type { Store } from '../store/store.js'
 
-type Operation = 'subscribe' | 'unsubscribe' | 'approve' | 'refuse'
+export type Operation = 'subscribe' | 'unsubscribe' | 'approve' | 'refuse'
 
 export interface ContactServiceDeps {
   store: Store
@@ -28,6 +28,12 @@ export interface ContactServiceDeps {
    * PARLEY_ERR_POLICY_DENIED to refuse it (core/policy/gate.ts).
    */
   admit?(question: { network: string; identity: string; remote: string }): Promise<void>
+  /**
+   * When another host process owns the network's connection: asks it to run
+   * the operation and waits for the outcome (core/cluster/owner-calls.ts).
+   * Returns undefined when this process owns the connection itself.
+   */
+  viaOwner?(network: string, op: Operation, request: SubscriptionRequest): Promise<void> | undefined
 }
 
 /** What the inbound worker tells a bot after a subscription event. */
@@ -275,6 +281,8 @@ export class ContactService {
       throw parleyError('PARLEY_ERR_CAPABILITY', network.name, 'subscriptions')
     if (!this.deps.registry.isCarrying(network.name))
       throw parleyError('PARLEY_ERR_NOT_CONNECTED', network.name)
-    await method.call(connection, request)
+    const forwarded = this.deps.viaOwner?.(network.name, op, request)
+    if (forwarded) await forwarded
+    else await method.call(connection, request)
   }
 }

@@ -1,6 +1,6 @@
 import { type JobsOptions, Queue } from 'bullmq'
 import { Redis, type RedisOptions } from 'ioredis'
-import type { InboundEvent, OutboundMessage } from '../contract/index.js'
+import type { InboundEvent, OutboundMessage, SubscriptionRequest } from '../contract/index.js'
 import { BACKOFF_TYPE } from './backoff.js'
 import type { Order } from './keyed-serial.js'
 import { INBOUND_QUEUE, outboundQueueName } from './names.js'
@@ -21,6 +21,22 @@ export interface OutboundJob {
   order?: Order
 }
 
+/**
+ * A subscription operation asked of the network's connection by a process
+ * that does not own it (core/cluster/owner-calls.ts): it travels on the
+ * network's outbound queue, which only the owner consumes.
+ */
+export interface CommandJob {
+  network: string
+  command: {
+    op: 'subscribe' | 'unsubscribe' | 'approve' | 'refuse'
+    request: SubscriptionRequest
+  }
+}
+
+/** What a network's outbound queue carries. */
+export type OutboundQueueJob = OutboundJob | CommandJob
+
 export interface QueueSettings {
   redisUrl: string
   prefix: string
@@ -35,7 +51,7 @@ export interface QueueSettings {
  */
 export class Queues {
   readonly inbound: Queue<InboundJob>
-  private readonly outbound = new Map<string, Queue<OutboundJob>>()
+  private readonly outbound = new Map<string, Queue<OutboundQueueJob>>()
   private readonly workerConnections: Redis[] = []
   readonly producer: Redis
   readonly jobOptions: JobsOptions
@@ -53,10 +69,10 @@ export class Queues {
     this.inbound = this.makeQueue<InboundJob>(INBOUND_QUEUE)
   }
 
-  outboundFor(network: string): Queue<OutboundJob> {
+  outboundFor(network: string): Queue<OutboundQueueJob> {
     let queue = this.outbound.get(network)
     if (!queue) {
-      queue = this.makeQueue<OutboundJob>(outboundQueueName(network))
+      queue = this.makeQueue<OutboundQueueJob>(outboundQueueName(network))
       this.outbound.set(network, queue)
     }
     return queue

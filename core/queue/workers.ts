@@ -14,7 +14,7 @@ import type { Store } from '../store/store.js'
 import { jitteredBackoff } from './backoff.js'
 import { KeyedSerial } from './keyed-serial.js'
 import { derivedId, INBOUND_QUEUE, outboundQueueName } from './names.js'
-import type { InboundJob, OutboundJob, Queues } from './queues.js'
+import type { CommandJob, InboundJob, OutboundJob, OutboundQueueJob, Queues } from './queues.js'
 
 export interface WorkerSettings {
   inboundConcurrency: number
@@ -96,7 +96,7 @@ const NOT_ONLINE_DELAY_MS = 1000
  */
 export class Workers {
   private readonly workers: Worker[] = []
-  private readonly outbound = new Map<string, Worker<OutboundJob>>()
+  private readonly outbound = new Map<string, Worker<OutboundQueueJob>>()
   private readonly serial = new KeyedSerial()
   private readonly closing = new AbortController()
   private inbound: Worker<InboundJob> | undefined
@@ -127,9 +127,12 @@ export class Workers {
     this.watch(inbound, 'inbound')
     this.inbound = inbound
     for (const network of networks) {
-      const worker = new Worker<OutboundJob>(
+      const worker = new Worker<OutboundQueueJob>(
         outboundQueueName(network),
-        (job, token) => this.processOutbound(job, token),
+        (job, token) =>
+          'command' in job.data
+            ? this.processCommand(job.data)
+            : this.processOutbound(job as Job<OutboundJob>, token),
         {
           connection: this.deps.queues.workerConnection(),
           prefix: this.deps.queues.settings.prefix,
@@ -313,6 +316,27 @@ export class Workers {
     }
   }
 
+  /**
+   * A subscription operation forwarded by a process that does not own the
+   * connection (it waits for this job's outcome). Run once: its caller
+   * reports the failure, with the code carried in the failure's message.
+   */
+  private async processCommand({ network, command }: CommandJob): Promise<unknown> {
+    const connection = this.deps.registry.get(network)?.connection
+    const fail = (code: string, message: string) => new UnrecoverableError(`${code}: ${message}`)
+    if (!connection || !this.owns(network) || !this.deps.registry.isCarrying(network))
+      throw fail('PARLEY_ERR_NOT_CONNECTED', `${network} is not connected`)
+    const method = connection[command.op]
+    if (!method) throw fail('PARLEY_ERR_CAPABILITY', `${network} has no ${command.op}`)
+    try {
+      await method.call(connection, command.request)
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? 'PARLEY_ERR_PLUGIN_THREW'
+      throw fail(code, (error as Error)?.message ?? String(error))
+    }
+    return { done: command.op }
+  }
+
   private async processOutbound(job: Job<OutboundJob>, token?: string): Promise<unknown> {
     const { network, message } = job.data
     const { registry, store, log } = this.deps
@@ -327,6 +351,13 @@ export class Workers {
     ) {
       await job.moveToDelayed(Date.now() + NOT_ONLINE_DELAY_MS, token)
       throw new DelayedError()
+    }
+    // A job run again (a retry, or taken back from a worker that died) may
+    // have been sent already: its record says so, and it is not sent twice.
+    if (job.attemptsMade > 0 || job.stalledCounter > 0) {
+      const record = await store.messages.get(message.id)
+      if (record?.status === 'sent' || record?.status === 'delivered')
+        return { remoteId: record.remoteId, duplicate: true }
     }
     // The lane only hands messages to the plugin in order (send() must put
     // them on the wire in call order); waiting for the network's
