@@ -8,13 +8,14 @@
  * BENCH_PINGPONG (2000) and BENCH_WINDOW_TOTAL (20000), BENCH_WINDOW (100) scale it.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKey } from '../../core/auth/keys.js'
 import { deleteRedisPrefix } from '../../test/helpers/app.js'
 import { connectUser, type XmppUser } from '../../test/helpers/xmpp-user.js'
 import { freePort, startProsody } from '../../test/peers/prosody.js'
+import { percentile, round, writeResults } from '../lib/figures.js'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 /** The Parley host's admin key (PARLEY_ADMIN_KEY): the REST API needs one. */
@@ -29,13 +30,6 @@ interface Figures {
   window: { msgsPerSec: number; p50: number; p99: number; lost: number }
   cpuSeconds?: number
 }
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number
-}
-
-const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d
 
 /** Sends one message per reply; returns latencies (ms). */
 async function pingPong(
@@ -277,17 +271,16 @@ async function main(): Promise<void> {
         )
         .join(''),
     )
-  mkdirSync(join(ROOT, 'bench/results'), { recursive: true })
-  const file = join(
-    ROOT,
-    'bench/results',
-    `echo-${new Date().toISOString().replace(/[:.]/g, '-')}.json`,
-  )
-  writeFileSync(
-    file,
-    `${JSON.stringify({ at: new Date().toISOString(), pingpong: PINGPONG, window: WINDOW, windowTotal: WINDOW_TOTAL, direct, parley, windowRatio, pingpongRatio: ppRatio }, null, 2)}\n`,
-  )
-  console.log(`results: ${file.slice(ROOT.length)}`)
+  const file = writeResults('echo', {
+    pingpong: PINGPONG,
+    window: WINDOW,
+    windowTotal: WINDOW_TOTAL,
+    direct,
+    parley,
+    windowRatio,
+    pingpongRatio: ppRatio,
+  })
+  console.log(`results: ${file}`)
   console.log(
     `echo window ratio: ${windowRatio} (parley ${parley.window.msgsPerSec}/s, direct ${direct.window.msgsPerSec}/s; ping-pong p50 +${round(parley.pingpong.p50 - direct.pingpong.p50)} ms)`,
   )

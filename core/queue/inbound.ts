@@ -49,7 +49,7 @@ export function createInboundSink(
           network,
           event,
           acceptedAt: new Date().toISOString(),
-          order: sequencer.next(`${event.to}|${event.from}`),
+          order: sequencer.next(`${event.to}|${event.from}`, jobId),
         },
         { jobId },
       )

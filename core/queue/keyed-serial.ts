@@ -8,6 +8,12 @@ import { randomUUID } from 'node:crypto'
 export interface Order {
   epoch: string
   n: number
+  /**
+   * The job id of the event just before it in its conversation, when the
+   * accepting process knows it: with several processes, a worker missing
+   * that event asks the queue whether another process already finished it.
+   */
+  prev?: string
 }
 
 /** Hands out per-key sequence numbers where events are accepted (one process per connection). */
@@ -15,17 +21,30 @@ export class Sequencer {
   private readonly epoch = randomUUID().slice(0, 8)
   private readonly counters = new Map<string, number>()
 
-  next(key: string): Order {
+  private readonly last = new Map<string, string>()
+
+  /** The next place for `key`; `id` (the event's job id) becomes the next one's `prev`. */
+  next(key: string, id?: string): Order {
     // Bounded memory: forgetting a key only starts a new epoch-less run for it.
-    if (this.counters.size > 100_000) this.counters.clear()
+    if (this.counters.size > 100_000) {
+      this.counters.clear()
+      this.last.clear()
+    }
     const n = (this.counters.get(key) ?? 0) + 1
     this.counters.set(key, n)
-    return { epoch: this.epoch, n }
+    const prev = this.last.get(key)
+    if (id !== undefined) this.last.set(key, id)
+    return prev === undefined ? { epoch: this.epoch, n } : { epoch: this.epoch, n, prev }
   }
 }
 
 /** How long a task waits for a missing predecessor before it runs anyway. */
 const HOLD_MS = 250
+/** How often a waiting task asks whether its predecessor finished in another process. */
+const PROBE_MS = 5
+
+/** Whether the job `prev` is finished (or gone), wherever it ran. */
+export type FinishedElsewhere = (prev: string) => Promise<boolean>
 /** Idle lanes are forgotten after this long. */
 const IDLE_MS = 30_000
 
@@ -41,7 +60,8 @@ export class KeyedSerial {
   private readonly lanes = new Map<string, Lane>()
   private readonly sweeper: NodeJS.Timeout
 
-  constructor() {
+  /** `finished`: asked while a task waits for a predecessor that may run in another process. */
+  constructor(private readonly finished?: FinishedElsewhere) {
     this.sweeper = setInterval(() => this.sweep(), IDLE_MS)
     this.sweeper.unref()
   }
@@ -79,12 +99,31 @@ export class KeyedSerial {
     const gap =
       next.order && lane.last?.epoch === next.order.epoch && next.order.n > lane.last.n + 1
     const waited = Date.now() - next.queuedAt
-    if (gap && waited < HOLD_MS) {
+    if (gap && waited < HOLD_MS && !next.predecessorDone) {
       if (!lane.timer) {
-        lane.timer = setTimeout(() => {
-          lane.timer = undefined
-          this.pump(lane)
-        }, HOLD_MS - waited)
+        const prev = next.order?.prev
+        const finished = this.finished
+        if (prev && finished) {
+          // Ask the queue, briefly and repeatedly, rather than wait the whole hold.
+          lane.timer = setTimeout(() => {
+            finished(prev).then(
+              (done) => {
+                lane.timer = undefined
+                if (done) next.predecessorDone = true
+                this.pump(lane)
+              },
+              () => {
+                lane.timer = undefined
+                this.pump(lane)
+              },
+            )
+          }, PROBE_MS)
+        } else {
+          lane.timer = setTimeout(() => {
+            lane.timer = undefined
+            this.pump(lane)
+          }, HOLD_MS - waited)
+        }
       }
       return
     }
@@ -125,6 +164,8 @@ interface Entry {
   resolve: (value: unknown) => void
   reject: (reason: unknown) => void
   queuedAt: number
+  /** Set once the queue said the predecessor finished in another process. */
+  predecessorDone?: boolean
 }
 
 interface Lane {

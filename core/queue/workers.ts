@@ -97,7 +97,7 @@ const NOT_ONLINE_DELAY_MS = 1000
 export class Workers {
   private readonly workers: Worker[] = []
   private readonly outbound = new Map<string, Worker<OutboundQueueJob>>()
-  private readonly serial = new KeyedSerial()
+  private readonly serial = new KeyedSerial((prev) => this.finishedElsewhere(prev))
   private readonly closing = new AbortController()
   private inbound: Worker<InboundJob> | undefined
   private readonly onStatus: (name: string) => void
@@ -215,6 +215,16 @@ export class Workers {
     } else if (this.running.has(network) && !worker.isPaused()) {
       void worker.pause(true)
     }
+  }
+
+  /**
+   * Whether an inbound job is no longer waiting or running (completed and
+   * removed, failed, or delayed for a retry): with several processes, the
+   * predecessor of a conversation's event may be handled by another one.
+   */
+  private async finishedElsewhere(prev: string): Promise<boolean> {
+    const state = await this.deps.queues.inbound.getJobState(prev)
+    return state !== 'active' && state !== 'waiting' && state !== 'prioritized'
   }
 
   private owns(network: string): boolean {
