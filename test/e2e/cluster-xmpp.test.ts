@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { xml } from '@xmpp/client'
+import pg from 'pg'
 import t from 'tap'
 import type { ParleyConfigInput } from '../../core/config/schema.js'
 import { deleteRedisPrefix, REDIS_URL, waitFor } from '../helpers/app.js'
@@ -178,6 +179,19 @@ t.test(
     t.comment(
       `cluster: ${MESSAGES} sent, ${counts.size} answered, lost ${lost.length}, duplicated ${duplicated.length}, bounced ${alice.bounces.length}`,
     )
+    if (lost.length + duplicated.length > 0) {
+      // Where each missing or doubled message stands, for whoever reads a failure.
+      const texts = [...lost, ...duplicated].flatMap((body) => [body, body.replace(/^echo: /, '')])
+      const client = new pg.Client({ connectionString: PG_TEST_URL })
+      await client.connect()
+      const { rows } = await client.query(
+        `SELECT direction, text, status, attempts, error, remote_id FROM "${schema}".messages WHERE text = ANY($1)`,
+        [texts],
+      )
+      await client.end()
+      t.comment(`records: ${JSON.stringify(rows)}`)
+      t.comment(`alice unacked: ${JSON.stringify(alice.unacked)}`)
+    }
     t.same(lost, [], 'no message lost across the takeover')
     t.same(duplicated, [], 'no message answered twice')
     t.same(alice.bounces, [], 'nothing bounced')
