@@ -65,8 +65,15 @@ export const ConfigSchema = Type.Object(
     redis: Type.Object(
       {
         url: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
-        /** BullMQ key prefix: hosts sharing a prefix share queues. */
-        prefix: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', default: 'parley' }),
+        /**
+         * BullMQ key prefix: hosts sharing a prefix share queues. In braces
+         * (`{parley}`) it is a Redis Cluster hash tag: every key on one slot,
+         * as BullMQ's multi-key scripts need (docs/scaling.md).
+         */
+        prefix: Type.String({
+          pattern: '^(?:[A-Za-z0-9_.-]+|\\{[A-Za-z0-9_.-]+\\})$',
+          default: 'parley',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -32,6 +32,13 @@ t.test('environment overrides win over the file', async (t) => {
   t.equal(config.redis.url, 'redis://h:1')
 })
 
+t.test('the Redis prefix: a name, or a name in braces (a Redis Cluster hash tag)', async (t) => {
+  t.equal(resolveConfig({ redis: { prefix: 'parley-eu' } }).redis.prefix, 'parley-eu')
+  t.equal(resolveConfig({ redis: { prefix: '{parley}' } }).redis.prefix, '{parley}')
+  for (const prefix of ['{parley', 'par{ley}', 'a:b', ''])
+    t.throws(() => resolveConfig({ redis: { prefix } }), { message: /redis\.prefix/ }, prefix)
+})
+
 t.test('a bad field fails with one line naming it', async (t) => {
   t.throws(() => resolveConfig({ server: { port: 70000 } }), {
     code: 'PARLEY_ERR_CONFIG',

@@ -4,6 +4,7 @@ import t, { type Test } from 'tap'
 import { buildApp } from '../../../core/app.js'
 import type { ParleyConfig } from '../../../core/config/schema.js'
 import {
+  deleteRedisPrefix,
   fakePlugin,
   REDIS_URL,
   ROOT,
@@ -36,10 +37,12 @@ async function host(t: Test, shared: ParleyConfig, instanceId: string) {
   return { app, key, close, fake: () => fakeConnections.get(key) }
 }
 
-function sharedConfig(t: Test): ParleyConfig {
+function sharedConfig(t: Test, redisPrefix?: string): ParleyConfig {
+  if (redisPrefix) t.teardown(() => deleteRedisPrefix(redisPrefix))
   return testConfig(t, {
     cluster: { leaseMs: LEASE_MS, renewMs: RENEW_MS },
     queues: { lockMs: 2000 },
+    ...(redisPrefix && { redis: { prefix: redisPrefix } }),
   })
 }
 
@@ -52,7 +55,8 @@ async function networkView(app: Awaited<ReturnType<typeof host>>['app']) {
 }
 
 t.test('one owner among several processes; the others mirror its status', async (t) => {
-  const shared = sharedConfig(t)
+  // A Redis Cluster hash-tag prefix (all keys on one slot) works like a plain one.
+  const shared = sharedConfig(t, `{ptest-${randomUUID().slice(0, 8)}}`)
   const a = await host(t, shared, 'proc-a')
   const b = await host(t, shared, 'proc-b')
   const c = await host(t, shared, 'proc-c')
