@@ -32,7 +32,13 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import { generateKey } from '../../core/auth/keys.js'
 import type { ParleyConfigInput } from '../../core/config/schema.js'
-import { forgetOnExit, freePort, killOnExit, startWatchdog } from '../peers/peer-process.js'
+import {
+  forgetOnExit,
+  freePort,
+  killOnExit,
+  runningPid,
+  startWatchdog,
+} from '../peers/peer-process.js'
 import { ROOT } from './app.js'
 
 export interface HostProcessOptions {
@@ -161,8 +167,7 @@ class HostChild implements HostProcess {
   }
 
   get pid(): number | undefined {
-    const child = this.child
-    return child && child.exitCode === null && child.signalCode === null ? child.pid : undefined
+    return runningPid(this.child)
   }
 
   get running(): boolean {

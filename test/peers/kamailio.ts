@@ -49,7 +49,9 @@ import {
   logTail,
   PortTakenError,
   renderTemplate,
+  runningPid,
   sleep,
+  startOnFreePorts,
   startWatchdog,
 } from './peer-process.js'
 import { createTestCa, type TestCa } from './tls-ca.js'
@@ -189,9 +191,7 @@ class KamailioInstance implements KamailioPeer {
   }
 
   get pid(): number | undefined {
-    return this.child?.exitCode === null && this.child.signalCode === null
-      ? this.child.pid
-      : undefined
+    return runningPid(this.child)
   }
 
   get running(): boolean {
@@ -212,24 +212,15 @@ class KamailioInstance implements KamailioPeer {
 
   /** Checks the config once, then starts; a port taken between freePort() and the bind gets a retry. */
   async firstStart(): Promise<void> {
-    let lastError: unknown
-    for (let attempt = 0; attempt < 3; attempt++) {
+    await startOnFreePorts(this, async (attempt) => {
       this.tcpPort = await freePort(this.address)
       this.udpPort = this.tcpPort
       this.tlsPort = await freePort(this.address)
-      if (this.tlsPort === this.tcpPort) continue
+      if (this.tlsPort === this.tcpPort) return false
       this.writeConfig()
       if (attempt === 0) await this.checkConfig()
-      try {
-        await this.start()
-        return
-      } catch (err) {
-        lastError = err
-        await this.stop()
-        if (!(err instanceof PortTakenError)) break
-      }
-    }
-    throw lastError
+      return true
+    })
   }
 
   private async checkConfig(): Promise<void> {

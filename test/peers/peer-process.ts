@@ -3,7 +3,7 @@
  * free ports, config templates, waiting for a listener, log tails, and
  * making sure no peer outlives the Node process that started it.
  */
-import { spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
@@ -23,6 +23,36 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
 
 /** A start failed because its port was taken meanwhile: the caller tries other ports. */
 export class PortTakenError extends Error {}
+
+/** The pid of `child` while it runs (not exited, not killed), else undefined. */
+export function runningPid(child: ChildProcess | undefined): number | undefined {
+  return child?.exitCode === null && child.signalCode === null ? child.pid : undefined
+}
+
+/**
+ * A peer's first start on fresh ports: `prepare(attempt)` picks them and
+ * writes the config (false: the pick is unusable, pick again); a port taken
+ * between freePort() and the peer's bind (PortTakenError) gets another
+ * try, up to three in all. Any other failure stops the peer and is thrown.
+ */
+export async function startOnFreePorts(
+  peer: { start(): Promise<void>; stop(): Promise<void> },
+  prepare: (attempt: number) => Promise<boolean>,
+): Promise<void> {
+  let lastError: unknown
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (!(await prepare(attempt))) continue
+    try {
+      await peer.start()
+      return
+    } catch (err) {
+      lastError = err
+      await peer.stop()
+      if (!(err instanceof PortTakenError)) break
+    }
+  }
+  throw lastError
+}
 
 /** `template` (a file) with every `{{NAME}}` replaced; a missing value throws, naming the file. */
 export function renderTemplate(template: string, values: Record<string, string>): string {

@@ -35,7 +35,9 @@ import {
   logTail,
   PortTakenError,
   renderTemplate,
+  runningPid,
   sleep,
+  startOnFreePorts,
   startWatchdog,
 } from './peer-process.js'
 
@@ -148,9 +150,7 @@ class ProsodyInstance implements ProsodyPeer {
   }
 
   get pid(): number | undefined {
-    return this.child?.exitCode === null && this.child.signalCode === null
-      ? this.child.pid
-      : undefined
+    return runningPid(this.child)
   }
 
   get running(): boolean {
@@ -163,20 +163,11 @@ class ProsodyInstance implements ProsodyPeer {
 
   /** First start: a port taken by someone else between freePort() and Prosody's bind gets one retry with another port. */
   async firstStart(): Promise<void> {
-    let lastError: unknown
-    for (let attempt = 0; attempt < 3; attempt++) {
+    await startOnFreePorts(this, async () => {
       this.port = await freePort()
       this.writeConfig()
-      try {
-        await this.start()
-        return
-      } catch (err) {
-        lastError = err
-        await this.stop()
-        if (!(err instanceof PortTakenError)) break
-      }
-    }
-    throw lastError
+      return true
+    })
   }
 
   private writeConfig(): void {

@@ -28,7 +28,9 @@ import {
   killOnExit,
   logTail,
   PortTakenError,
+  runningPid,
   sleep,
+  startOnFreePorts,
   startWatchdog,
 } from './peer-process.js'
 
@@ -96,9 +98,7 @@ class RedisInstance implements RedisPeer {
   }
 
   get pid(): number | undefined {
-    return this.child?.exitCode === null && this.child.signalCode === null
-      ? this.child.pid
-      : undefined
+    return runningPid(this.child)
   }
 
   get running(): boolean {
@@ -106,19 +106,10 @@ class RedisInstance implements RedisPeer {
   }
 
   async firstStart(): Promise<void> {
-    let lastError: unknown
-    for (let attempt = 0; attempt < 3; attempt++) {
+    await startOnFreePorts(this, async () => {
       this.port = await freePort(HOST)
-      try {
-        await this.start()
-        return
-      } catch (err) {
-        lastError = err
-        await this.stop()
-        if (!(err instanceof PortTakenError)) break
-      }
-    }
-    throw lastError
+      return true
+    })
   }
 
   async start(): Promise<void> {
