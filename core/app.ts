@@ -12,7 +12,7 @@ import { type BotDirectory, loadBots } from './bots/load-bots.js'
 import { defaultInstanceId, NetworkLeases } from './cluster/leases.js'
 import { OwnerCalls } from './cluster/owner-calls.js'
 import type { ParleyConfig } from './config/schema.js'
-import { parleyError, type RosterEntry } from './contract/index.js'
+import { type Connection, parleyError, type RosterEntry } from './contract/index.js'
 import { auth, BEARER_SECURITY_SCHEME } from './http/auth.js'
 import { installErrorHandling } from './http/error-handler.js'
 import { LOG_REDACT } from './http/log-redaction.js'
@@ -25,7 +25,7 @@ import { messageRoutes } from './http/routes-messages.js'
 import { networkRoutes } from './http/routes-networks.js'
 import { policyRoutes } from './http/routes-policy.js'
 import { presenceRoutes } from './http/routes-presence.js'
-import { loadPlugins, startPlugins, stopPlugins } from './loader/load-plugins.js'
+import { type LoadedPlugin, loadPlugins, startPlugins, stopPlugins } from './loader/load-plugins.js'
 import { NetworkRegistry } from './loader/network-registry.js'
 import { PolicyGate } from './policy/gate.js'
 import { PolicyService } from './policy/service.js'
@@ -347,7 +347,7 @@ export async function buildApp(
           await v1.register(
             async (scope) => {
               scope.decorate('network', plugin.name)
-              await plugin.definition.routes?.(scope, plugin.connection)
+              await plugin.definition.routes?.(scope, currentConnection(plugin))
             },
             { prefix: `/networks/${plugin.name}` },
           )
@@ -394,6 +394,20 @@ export async function buildApp(
     throw error
   }
   return app
+}
+
+/**
+ * The plugin's connection as its routes see it: always the current one (a
+ * process that regains a network's lease gets a fresh connection).
+ */
+function currentConnection(plugin: LoadedPlugin): Connection {
+  return new Proxy({} as Connection, {
+    get(_target, property) {
+      const connection = plugin.connection as unknown as Record<string | symbol, unknown>
+      const value = connection[property]
+      return typeof value === 'function' ? value.bind(connection) : value
+    },
+  })
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

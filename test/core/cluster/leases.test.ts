@@ -174,4 +174,8 @@ t.test('the local clock fences: past its validity the lease is not trusted', asy
   await waitFor('echo on the fresh connection', () =>
     a.fake()?.sent.find((m) => m.text === 'echo: again'),
   )
+  // The network's own routes see the connection in use now, not the stopped one.
+  const own = await a.app.inject({ method: 'GET', url: '/v1/networks/fake/sent' })
+  t.equal(own.json().sent, a.fake()?.sent.length)
+  t.ok(own.json().sent > 0)
 })

@@ -101,6 +101,8 @@ export default definePlugin({
     }
     fakeConnections.set(config.key, connection)
     return {
+      /** For the network's own routes (below): the test's handle on this connection. */
+      fake: connection,
       async start() {
         report({ state: 'connecting' })
         if (config.throwOnStart) throw new Error('the fake network refuses to start')
@@ -130,8 +132,12 @@ export default definePlugin({
     }
   },
   // A network's own routes, under /v1/networks/fake/: one declares its scope, one does not (admin).
-  routes(app) {
-    app.get('/sent', async () => ({ ok: true }))
+  routes(app, connection) {
+    // What the connection sent: after a lease change, the connection in use now.
+    app.get('/sent', async () => ({
+      ok: true,
+      sent: (connection as unknown as { fake: FakeConnection }).fake.sent.length,
+    }))
     app.get('/online', { config: { scope: 'presence:read' } }, async () => ({ ok: true }))
   },
 })
