@@ -163,7 +163,7 @@ export async function buildApp(
     // Metrics are counted from here on and served at /metrics (core/http/metrics.ts).
     const metrics = new HostMetrics({
       networks: registry,
-      instanceId: config.cluster.instanceId,
+      instanceId: leases.instanceId,
       log: app.log,
     })
 

@@ -143,7 +143,10 @@ t.test('GET /metrics answers the Prometheus text format, every family typed', as
     }
   }
   t.equal(sampleValue({ types, samples }, 'parley_scrape_error', { collector: 'queues' }), 0)
-  t.notOk(types.has('parley_instance_info'), 'no instance info without cluster.instanceId')
+  // Without cluster.instanceId, the generated one (host, pid, random part) is named.
+  const instances = samples.filter((s) => s.name === 'parley_instance_info')
+  t.equal(instances.length, 1)
+  t.match(instances[0]?.labels.instance, new RegExp(`:${process.pid}:[0-9a-f]{6}$`))
 })
 
 t.test('the exposition reader refuses what is not the text format', async (t) => {
