@@ -46,12 +46,21 @@ export interface WorldOptions {
   /** More SIP identities besides `bot`. */
   extraSipIdentities?: string[]
   queues?: ParleyConfigInput['queues']
+  /**
+   * Host processes sharing Redis and the database (PostgreSQL, as a
+   * deployment of several would): the first owns the connections at start.
+   * @defaultValue 1
+   */
+  processes?: number
   xmppOptions?: Record<string, unknown>
   sipOptions?: Record<string, unknown>
 }
 
 export interface World {
+  /** The first host process (the only one unless `processes` was set). */
   host: HostProcess
+  /** Every host process, `host` first. */
+  hosts: HostProcess[]
   prosody?: ProsodyPeer
   kamailio?: KamailioPeer
   redis?: RedisPeer
@@ -94,6 +103,12 @@ export async function faultWorld(t: Test, options: WorldOptions): Promise<World>
   world.prefix = prefix
 
   let database: ParleyConfigInput['database'] = { sqlitePath: join(dir, 'parley.sqlite') }
+  const processes = options.processes ?? 1
+  if (processes > 1 && !options.proxiedPostgres) {
+    const schema = uniqueSchemaName()
+    t.teardown(() => dropSchema(schema))
+    database = { url: PG_TEST_URL, schema }
+  }
   if (options.proxiedPostgres) {
     const target = new URL(PG_TEST_URL)
     const proxy = await startTcpProxy({
@@ -174,35 +189,44 @@ export async function faultWorld(t: Test, options: WorldOptions): Promise<World>
     identities.push(`sip:${SIP_BOT}`)
   }
 
-  const host = await startHost(t, {
-    name: t.name.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 40) || 'faults',
-    config: {
-      database,
-      redis: { url: redisUrl, prefix },
-      queues: {
-        // Retries quick enough for outages of a few seconds, and enough of them.
-        attempts: 30,
-        backoffMs: 100,
-        backoffMaxMs: 1000,
-        pluginStartTimeoutMs: 5000,
-        // A job the killed process held is taken back after about this long
-        // (BullMQ's lock), not the default 30 s: counted in "time to recover".
-        lockMs: 3000,
-        ...options.queues,
-      },
-      policy: openPolicy(),
-      // Steady load from a few senders: the per-sender flood limit is out of reach here.
-      federation: { senderLimit: { points: 1_000_000, windowSeconds: 1 } },
-      security: { rateLimit: { max: 1_000_000 } },
-      plugins,
-      bots: [
-        { name: 'ledger', module: LEDGER_BOT, identities, options: { file: ledger } },
-        ...(options.extraBots ?? []),
-      ],
+  const name = t.name.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 40) || 'faults'
+  const config: ParleyConfigInput = {
+    database,
+    redis: { url: redisUrl, prefix },
+    queues: {
+      // Retries quick enough for outages of a few seconds, and enough of them.
+      attempts: 30,
+      backoffMs: 100,
+      backoffMaxMs: 1000,
+      pluginStartTimeoutMs: 5000,
+      // A job the killed process held is taken back after about this long
+      // (BullMQ's lock), not the default 30 s: counted in "time to recover".
+      lockMs: 3000,
+      ...options.queues,
     },
-  })
+    policy: openPolicy(),
+    // Steady load from a few senders: the per-sender flood limit is out of reach here.
+    federation: { senderLimit: { points: 1_000_000, windowSeconds: 1 } },
+    security: { rateLimit: { max: 1_000_000 } },
+    plugins,
+    bots: [
+      { name: 'ledger', module: LEDGER_BOT, identities, options: { file: ledger } },
+      ...(options.extraBots ?? []),
+    ],
+  }
+  const host = await startHost(t, { name, config })
   world.host = host
+  world.hosts = [host]
   for (const p of plugins) await host.waitForNetwork(p.name, ['online'])
+  // The others start once the first owns every connection, and share its admin key.
+  for (let i = 2; i <= processes; i++) {
+    world.hosts.push(
+      await startHost(t, {
+        name: `${name}-p${i}`,
+        config: { ...config, security: { ...config.security, adminKey: host.adminKey } },
+      }),
+    )
+  }
 
   if (world.prosody) {
     const prosody = world.prosody
