@@ -78,6 +78,11 @@ export class SipConnection implements Connection {
   /** Peers found by SRV discovery, by domain, until their entry expires. */
   readonly #discovered = new Map<string, { peer: SipPeer; until: number }>()
   #probeTimer: NodeJS.Timeout | undefined
+  /** Another try at binding the listeners, while their address is in use. */
+  #listenTimer: NodeJS.Timeout | undefined
+  #listenFailures = 0
+  /** Between start() and stop(): a listener retry may run. */
+  #wanted = false
   #probeFailures = 0
   #lastProbeError = ''
 
@@ -104,6 +109,8 @@ export class SipConnection implements Connection {
 
   async start(): Promise<void> {
     if (this.#started) return
+    this.#wanted = true
+    clearTimeout(this.#listenTimer)
     this.#ctx.reportStatus({ state: 'connecting', reason: 'binding listeners' })
     try {
       const stored = await this.#ctx.state.get(APPROVED_KEY).catch(() => undefined)
@@ -114,14 +121,25 @@ export class SipConnection implements Connection {
     try {
       await this.#stack.start({ onRequest: (rq, remote) => this.#onRequest(rq, remote) })
     } catch (err) {
+      const where = `${this.#config.listen.address}:${this.#config.listen.port}`
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EADDRINUSE') {
+        // Someone holds the address now (e.g. a paused host process that lost
+        // this network's lease and has not closed it yet): try again later.
+        const reason = `cannot listen on ${where}: ${(err as Error).message}; retrying`
+        this.#ctx.reportStatus({ state: 'offline', reason, retryable: true, condition: code })
+        this.#retryListen()
+        throw new PluginError('PARLEY_ERR_PLUGIN_START', reason, { retryable: true, cause: err })
+      }
       const failure = new PluginError(
         'PARLEY_ERR_PLUGIN_START',
-        `cannot listen on ${this.#config.listen.address}:${this.#config.listen.port}: ${(err as Error).message}`,
+        `cannot listen on ${where}: ${(err as Error).message}`,
         { retryable: false, cause: err },
       )
       this.#ctx.reportStatus({ state: 'failed', reason: failure.message, retryable: false })
       throw failure
     }
+    this.#listenFailures = 0
     this.#started = true
     for (const uri of this.#identities.keys()) this.#own.set(uri, { availability: 'available' })
     // Reachable peers are what "online" means for an edge: probe them now, then every probeIntervalMs.
@@ -184,16 +202,29 @@ export class SipConnection implements Connection {
   }
 
   /** Jittered exponential backoff between probes of unreachable peers. */
-  #backoff(): number {
+  #backoff(failures = this.#probeFailures): number {
     const { reconnectMinMs, reconnectMaxMs } = this.#config
-    const ceiling = Math.min(
-      reconnectMaxMs,
-      reconnectMinMs * 2 ** Math.min(this.#probeFailures, 16),
-    )
+    const ceiling = Math.min(reconnectMaxMs, reconnectMinMs * 2 ** Math.min(failures, 16))
     return Math.round(ceiling / 2 + Math.random() * (ceiling / 2))
   }
 
+  #retryListen(): void {
+    clearTimeout(this.#listenTimer)
+    this.#listenTimer = setTimeout(
+      () => {
+        if (!this.#wanted || this.#started) return
+        this.start().catch(() => {
+          // Reported as a status; the next try is already scheduled (or it failed for good).
+        })
+      },
+      this.#backoff(this.#listenFailures++),
+    )
+    this.#listenTimer.unref()
+  }
+
   async stop(): Promise<void> {
+    this.#wanted = false
+    clearTimeout(this.#listenTimer)
     if (!this.#started) return
     this.#started = false
     clearTimeout(this.#probeTimer)

@@ -66,6 +66,10 @@ declare module 'sip' {
     tls_port?: number
     maxBytesHeaders?: number
     maxContentLength?: number
+    /** Added by patches/sip+0.0.6.patch: a listener is bound. */
+    onListening?(protocol: 'UDP' | 'TCP' | 'TLS'): void
+    /** Added by patches/sip+0.0.6.patch: a listener could not bind (EADDRINUSE, ...). */
+    onListenError?(error: NodeJS.ErrnoException, protocol: 'UDP' | 'TCP' | 'TLS'): void
     logger?: {
       error?(e: unknown): void
       send?(m: SipMessage, target: Remote): void

@@ -99,7 +99,7 @@ export interface StackHandlers {
 export class SipStack {
   #stack: Stack | undefined
   readonly #sockets = new Set<Socket>()
-  readonly #abort = new AbortController()
+  #abort = new AbortController()
   readonly #config: SipConfig
   readonly #log: Logger
   readonly #timeoutMs: number
@@ -117,6 +117,8 @@ export class SipStack {
   /** Starts listening; throws (synchronously or via the returned promise) if a port cannot be bound. */
   async start(handlers: StackHandlers): Promise<void> {
     const { listen, tls } = this.#config
+    // A stack stopped (or whose start failed) may start again.
+    if (this.#abort.signal.aborted) this.#abort = new AbortController()
     const tlsOptions = tls
       ? {
           cert: readFileSync(tls.cert),
@@ -132,9 +134,25 @@ export class SipStack {
     watchSockets()
     for (const port of [listen.port, listen.tlsPort])
       if (port) byListener.set(`${listen.address}:${port}`, this)
+    // Resolves once every listener is bound; rejects with the first that cannot be.
+    let expected =
+      (listen.udp ? 1 : 0) + (listen.tcp ? 1 : 0) + (tlsOptions && listen.tlsPort ? 1 : 0)
+    let settle: { resolve(): void; reject(err: Error): void } | undefined
+    const bound = new Promise<void>((resolve, reject) => {
+      settle = { resolve, reject }
+      if (expected === 0) resolve()
+    })
     this.#stack = owners.run(this, () =>
       sip.create(
         {
+          onListening: () => {
+            if (--expected === 0) settle?.resolve()
+          },
+          onListenError: (error, protocol) => {
+            const err = new Error(`${protocol} ${error.message}`) as NodeJS.ErrnoException
+            if (error.code !== undefined) err.code = error.code
+            settle?.reject(err)
+          },
           address: listen.address,
           hostname: listen.address,
           port: listen.port,
@@ -167,6 +185,13 @@ export class SipStack {
         },
       ),
     )
+    try {
+      await bound
+    } catch (err) {
+      // Nothing half-open is left behind: the listeners that did bind are closed.
+      this.stop()
+      throw err
+    }
   }
 
   /** Takes charge of a socket the package opened or accepted for this stack. */
