@@ -83,3 +83,60 @@ t.test('kill -9 of the process owning the connections, two standing by', async (
     talk.tally(world.ledger),
   )
 })
+
+t.test('the owner paused (SIGSTOP) past its lease, then resumed: fenced off', async (t) => {
+  const world = await faultWorld(t, {
+    processes: 2,
+    xmppUsers: 1,
+    sip: { addresses: ['127.0.0.59', '127.0.0.60', '127.0.0.61'] },
+  })
+  const [first, second] = world.hosts as [HostProcess, HostProcess]
+  const talk = new Conversation({ tag: 'pause', parties: world.parties, perParty: 500, rate: 70 })
+  talk.start()
+  await talk.sentAtLeast(350)
+  const faultAt = performance.now()
+  await first.kill('SIGSTOP')
+  // The lease lapses and the second process takes both networks. It connects
+  // XMPP (Prosody ends the paused session: same resource); the SIP address is
+  // still held by the paused process, so the edge retries it meanwhile.
+  await waitFor(
+    'the second process to own both networks and carry XMPP',
+    async () => {
+      const views = await leases(second)
+      const mine = ['xmpp', 'sip'].every((n) => views.find((v) => v.name === n)?.lease?.mine)
+      return mine && views.find((v) => v.name === 'xmpp')?.status === 'online'
+    },
+    30_000,
+  )
+  const pausedMs = Math.round(performance.now() - faultAt)
+  await first.kill('SIGCONT')
+  // Resumed, the first finds its lease gone by its own clock: it sends
+  // nothing more, lets go of its connections, and stands by.
+  const owners = await waitFor(
+    'both processes to agree on the second as owner, both networks online',
+    async () => {
+      const agreed = await agreedOwners([first, second])
+      if (agreed?.xmpp !== second.instanceId || agreed.sip !== second.instanceId) return undefined
+      const views = await leases(second)
+      return ['xmpp', 'sip'].every((n) => views.find((v) => v.name === n)?.status === 'online')
+        ? agreed
+        : undefined
+    },
+    30_000,
+  )
+  const lost = first.logs.some((l) =>
+    String(l.entry?.msg ?? '').startsWith('connection handed over'),
+  )
+  t.ok(lost, 'the resumed process logged that it handed its connections over')
+  await talk.finish(60_000)
+  reportScenario(
+    t,
+    {
+      scenario: 'owner paused past its lease (2 processes)',
+      network: 'xmpp+sip',
+      recoverMs: talk.recoveryMs(faultAt),
+      note: `paused ${pausedMs} ms until the other process owned both; then resumed, fenced off (owner now ${owners.xmpp})`,
+    },
+    talk.tally(world.ledger),
+  )
+})
