@@ -53,9 +53,14 @@ interface Entry {
 
 // Acquire: KEYS lease, fence counter, shared status; ARGV instance id, lease ms.
 // Taken: {0, owner token, shared status}. Free: a new fence, {1, token}.
+// A lease left by a process of this very instance id is free: that process
+// is gone (two live processes never share an id), so a restarted one with
+// a configured id does not wait for its predecessor's lease to lapse.
 const ACQUIRE = `
 local current = redis.call('GET', KEYS[1])
-if current then return {0, current, redis.call('GET', KEYS[3]) or ''} end
+if current and string.sub(current, (string.find(current, '|', 1, true) or 0) + 1) ~= ARGV[1] then
+  return {0, current, redis.call('GET', KEYS[3]) or ''}
+end
 local fence = redis.call('INCR', KEYS[2])
 local token = fence .. '|' .. ARGV[1]
 redis.call('SET', KEYS[1], token, 'PX', ARGV[2])

@@ -179,3 +179,23 @@ t.test('the local clock fences: past its validity the lease is not trusted', asy
   t.equal(own.json().sent, a.fake()?.sent.length)
   t.ok(own.json().sent > 0)
 })
+
+t.test('a process restarted under the same instance id takes its lease back at once', async (t) => {
+  const shared = sharedConfig(t)
+  const redis = new Redis(REDIS_URL)
+  t.teardown(() => redis.disconnect())
+  const leaseKey = `${shared.redis.prefix}:lease:fake`
+  // What a process killed with -9 leaves behind: its lease, still running for a minute.
+  await redis.set(leaseKey, '7|proc-a', 'PX', 60_000)
+  const a = await host(t, shared, 'proc-a')
+  // The host's start made its first attempt: it won, with a minute left on the old lease.
+  t.ok(a.app.leases.holds('fake'), 'held as soon as the host is up')
+  await waitFor('a online', () => a.app.networks.isOnline('fake'))
+  t.match(await redis.get(leaseKey), /^\d+\|proc-a$/)
+  t.ok((a.app.leases.fence('fake') ?? 0) > 0)
+  // Another id must wait for it.
+  await redis.set(leaseKey, '8|proc-z', 'PX', 60_000)
+  const b = await host(t, shared, 'proc-b')
+  t.notOk(b.app.leases.holds('fake'), 'a lease held by another id is not taken')
+  t.equal(b.app.networks.get('fake')?.lease?.owner, 'proc-z')
+})
