@@ -18,6 +18,7 @@ import { installErrorHandling } from './http/error-handler.js'
 import { LOG_REDACT } from './http/log-redaction.js'
 import { HostMetrics, metricsRoutes } from './http/metrics.js'
 import { queueBoard } from './http/queue-board.js'
+import { requestChildLogger, requestIdMixin } from './http/request-logger.js'
 import { contactRoutes } from './http/routes-contacts.js'
 import { HealthSchema, healthRoutes } from './http/routes-health.js'
 import { keyRoutes } from './http/routes-keys.js'
@@ -83,8 +84,11 @@ export async function buildApp(
     logger: options.logger ?? {
       level: config.server.logLevel,
       redact: LOG_REDACT,
+      // The request id goes on each written line, not through redaction per request (request-logger.ts).
+      mixin: requestIdMixin,
       ...(options.logStream && { stream: options.logStream }),
     },
+    ...(options.logger === undefined && { childLoggerFactory: requestChildLogger }),
     bodyLimit: config.server.bodyLimit,
     // Addresses travel in paths (GET /v1/presence/:address): up to 1024 characters, percent-encoded.
     routerOptions: { maxParamLength: 3100 },
