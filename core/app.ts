@@ -34,6 +34,7 @@ import { ContactService } from './presence/contacts.js'
 import { PresenceService } from './presence/service.js'
 import { createInboundSink } from './queue/inbound.js'
 import { createOutboundSink, type OutboundSink } from './queue/outbound.js'
+import { Outbox } from './queue/outbox.js'
 import { Queues } from './queue/queues.js'
 import { Workers } from './queue/workers.js'
 import { openStore, type Store } from './store/store.js'
@@ -65,6 +66,9 @@ export interface BuildOptions {
   /** Where the default logger writes (stdout if unset), with its redaction of secrets: tests capture the log here. */
   logStream?: { write(line: string): void }
 }
+
+/** How often the outbox looks again while bot replies wait in it for Redis. */
+const OUTBOX_SWEEP_MS = 1000
 
 /** Redis must answer within this time at start, or the host refuses to start. */
 const REDIS_READY_TIMEOUT_MS = 10_000
@@ -244,8 +248,14 @@ export async function buildApp(
     // 4. Bots and the adapter that turns their replies into outbound jobs.
     const bots = await loadBots(config.bots, rootDir, app.log)
     app.decorate('bots', bots)
-    const outbound = createOutboundSink(store, queues, app.log, (m) =>
-      gate.outbound({ network: m.network, identity: m.from, remote: m.to, kind: 'message' }),
+    // Bot replies Redis refused wait in their records until it is back (outbox.ts).
+    const outbox = new Outbox({ store, queues, log: app.log, intervalMs: OUTBOX_SWEEP_MS })
+    const outbound = createOutboundSink(
+      store,
+      queues,
+      app.log,
+      (m) => gate.outbound({ network: m.network, identity: m.from, remote: m.to, kind: 'message' }),
+      outbox,
     )
     app.decorate('outbound', outbound)
     const adapter = new FederationAdapter({
@@ -279,6 +289,9 @@ export async function buildApp(
         botFor: (identity) => bots.botFor(identity),
         runTurn: (bot, network, event, recordId) =>
           adapter.processMessage(bot, network, event, recordId),
+        requeue: async (replies) => {
+          for (const reply of replies) await outbound({ ...reply, dedupKey: `reply-${reply.id}` })
+        },
       },
       log: app.log,
       settings: config.queues,
@@ -288,10 +301,12 @@ export async function buildApp(
     })
     await presence.start()
     workers.start(plugins.map((p) => p.name))
+    outbox.start()
     // From here on, closing means: stop taking work and drain what is in
     // flight, then close connections and stores (also what onClose runs).
     cleanup = async () => {
       await workers.close()
+      await outbox.close()
       await presence.close()
       await turns.drain()
       // Only now: plugins stop when this aborts, and the drain above needed them.

@@ -15,18 +15,12 @@ import {
   parleyError,
 } from '../contract/index.js'
 import { derivedId } from '../queue/names.js'
+import type { TurnReply } from '../queue/queues.js'
 import type { RunnableBot } from '../queue/workers.js'
 import { activityToOutbound, messageToActivity } from './activity.js'
 
-export interface ReplyRequest {
-  /** Stable id: the same turn replayed yields the same ids, so a retry never duplicates. */
-  id: string
-  from: string
-  to: string
-  text: string
-  replyTo?: string
-  bot: string
-}
+/** One bot reply, as the adapter hands it to the outbound sink. */
+export type ReplyRequest = TurnReply
 
 /** A bot's request to act on a contact (see CONTACT_EVENTS in core/contract). */
 export interface ContactAction {
@@ -56,11 +50,15 @@ interface TurnState {
   revoked: boolean
   /** Replies handed to enqueueReply during the turn, in order. */
   queued: Promise<void>[]
+  /** The same replies, as handed over. */
+  sent: ReplyRequest[]
 }
 
 /** What a turn leaves behind: settles once every reply it sent is durably queued. */
 export interface TurnResult {
   replies: Promise<void>
+  /** What the bot sent, in order (kept by the worker if what follows fails). */
+  sent: ReplyRequest[]
 }
 
 const TURN_STATE = Symbol('parley.turn')
@@ -105,7 +103,14 @@ export class FederationAdapter extends BotAdapter {
     seed: string,
   ): Promise<TurnResult> {
     const context = new TurnContext(this, activity)
-    const state: TurnState = { bot: bot.name, seed, seq: 0, revoked: false, queued: [] }
+    const state: TurnState = {
+      bot: bot.name,
+      seed,
+      seq: 0,
+      revoked: false,
+      queued: [],
+      sent: [],
+    }
     context.turnState.set(TURN_STATE, state)
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
@@ -122,7 +127,7 @@ export class FederationAdapter extends BotAdapter {
     } finally {
       clearTimeout(timer)
     }
-    return { replies: Promise.all(state.queued).then(() => undefined) }
+    return { replies: Promise.all(state.queued).then(() => undefined), sent: state.sent }
   }
 
   override async sendActivities(
@@ -171,7 +176,9 @@ export class FederationAdapter extends BotAdapter {
           }
           // Not awaited: the reply's place in its recipient's order is taken
           // now (synchronously); the turn need not wait for Redis.
-          const queued = this.deps.enqueueReply({ id, ...out, bot: state.bot })
+          const reply: ReplyRequest = { id, ...out, bot: state.bot }
+          state.sent.push(reply)
+          const queued = this.deps.enqueueReply(reply)
           queued.catch(() => {})
           state.queued.push(queued)
           responses.push({ id })
@@ -234,6 +241,7 @@ export class FederationAdapter extends BotAdapter {
       seq: 0,
       revoked: false,
       queued: [],
+      sent: [],
     }
     context.turnState.set(TURN_STATE, state)
     await this.runMiddleware(context, logic)

@@ -3,6 +3,7 @@ import { type OutboundMessage, parleyError, parseAddress } from '../contract/ind
 import type { Store } from '../store/store.js'
 import { Sequencer } from './keyed-serial.js'
 import { outboundJobId } from './names.js'
+import { type Outbox, UNQUEUED } from './outbox.js'
 import type { Queues } from './queues.js'
 
 export interface OutboundRequest extends OutboundMessage {
@@ -23,6 +24,8 @@ export type OutboundAdmit = (message: {
  * with a job id derived from the message id: calling it twice with the same
  * id queues one message. If the queue refuses, the record is marked failed
  * and the caller gets PARLEY_ERR_QUEUE_UNAVAILABLE: nothing is silently lost.
+ * A bot reply stays queued instead, kept in the outbox (outbox.ts) until
+ * Redis takes it.
  *
  * The federation policy (`admit`) is asked first. A refused REST message is
  * answered PARLEY_ERR_POLICY_DENIED (403) and not recorded; a refused bot
@@ -34,6 +37,7 @@ export function createOutboundSink(
   queues: Queues,
   log: FastifyBaseLogger,
   admit?: OutboundAdmit,
+  outbox?: Pick<Outbox, 'wake'>,
 ) {
   const sequencer = new Sequencer()
   return async function enqueue(request: OutboundRequest) {
@@ -78,13 +82,24 @@ export function createOutboundSink(
         },
       )
     } catch (error) {
-      const reason = `queue unavailable: ${(error as Error).message}`
-      await store.messages
-        .markFailed(record.id, { error: reason, attempts: 0 })
-        .catch((err: unknown) => {
-          log.error({ err, id: record.id }, 'could not mark an unqueued message failed')
-        })
-      throw parleyError('PARLEY_ERR_QUEUE_UNAVAILABLE', (error as Error).message)
+      const reason = `${UNQUEUED}: ${(error as Error).message}`
+      if (dedupKey === undefined) {
+        // A REST message is failed: its client is told (503) and may send it again.
+        await store.messages
+          .markFailed(record.id, { error: reason, attempts: 0 })
+          .catch((err: unknown) => {
+            log.error({ err, id: record.id }, 'could not mark an unqueued message failed')
+          })
+        throw parleyError('PARLEY_ERR_QUEUE_UNAVAILABLE', (error as Error).message)
+      }
+      // A bot reply is kept in the outbox (its record, queued, with this
+      // error): the outbox queues it once Redis is back, and the turn that
+      // produced it is done (run again, the bot would see its message twice).
+      // Only if even that cannot be written does the turn fail (and run again).
+      await store.messages.markAttempt(record.id, { error: reason, attempts: 0 })
+      outbox?.wake()
+      log.warn({ id: record.id, err: (error as Error).message }, 'reply kept in the outbox')
+      return (await store.messages.get(record.id)) ?? record
     }
     return record
   }

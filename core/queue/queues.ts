@@ -5,6 +5,17 @@ import { BACKOFF_TYPE } from './backoff.js'
 import type { Order } from './keyed-serial.js'
 import { INBOUND_QUEUE, outboundQueueName } from './names.js'
 
+/** A reply a bot sent in a turn, as it is handed to the outbound sink. */
+export interface TurnReply {
+  /** Stable id: the same turn replayed yields the same ids, so a retry never duplicates. */
+  id: string
+  from: string
+  to: string
+  text: string
+  replyTo?: string
+  bot: string
+}
+
 export interface InboundJob {
   network: string
   event: InboundEvent
@@ -12,6 +23,12 @@ export interface InboundJob {
   acceptedAt: string
   /** Place in its conversation (see KeyedSerial). */
   order?: Order
+  /**
+   * Written only when an attempt failed after the bot's turn ran (the
+   * database or Redis refused what followed): what the bot sent, so the
+   * next attempt records and queues that without asking the bot again.
+   */
+  turn?: { replies: TurnReply[] }
 }
 
 export interface OutboundJob {

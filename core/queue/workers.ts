@@ -14,7 +14,14 @@ import type { Store } from '../store/store.js'
 import { jitteredBackoff } from './backoff.js'
 import { KeyedSerial } from './keyed-serial.js'
 import { derivedId, INBOUND_QUEUE, outboundQueueName } from './names.js'
-import type { CommandJob, InboundJob, OutboundJob, OutboundQueueJob, Queues } from './queues.js'
+import type {
+  CommandJob,
+  InboundJob,
+  OutboundJob,
+  OutboundQueueJob,
+  Queues,
+  TurnReply,
+} from './queues.js'
 
 export interface WorkerSettings {
   inboundConcurrency: number
@@ -49,7 +56,9 @@ export interface BotTurns {
     network: string,
     event: InboundMessage,
     recordId: string,
-  ): Promise<{ replies: Promise<void> }>
+  ): Promise<{ replies: Promise<void>; sent: TurnReply[] }>
+  /** Records and queues replies a bot sent in an earlier attempt (same ids: once each). */
+  requeue(replies: TurnReply[]): Promise<void>
 }
 
 interface WorkerDeps {
@@ -273,24 +282,47 @@ export class Workers {
       await store.messages.markHandled(record.id)
       return { id: record.id, bot: null }
     }
+    // The bot answered in an earlier attempt, which failed afterwards: what
+    // it sent is recorded and queued again, and the bot is not asked twice.
+    let sent = job.data.turn?.replies
+    const journaled = sent !== undefined
     try {
-      // Turns of one conversation run one at a time, in order; the replies
-      // they queued are awaited outside that lane, so the next turn need not
-      // wait for Redis and the database. The job completes only once its
-      // replies are durably queued.
-      const { replies } = await this.serial.run(`${event.to}|${event.from}`, job.data.order, () =>
-        turns.runTurn(bot, network, event, record.id),
-      )
-      await replies
+      if (sent) {
+        await turns.requeue(sent)
+      } else {
+        // Turns of one conversation run one at a time, in order; the replies
+        // they queued are awaited outside that lane, so the next turn need not
+        // wait for Redis and the database. The job completes only once its
+        // replies are durably queued.
+        const turn = await this.serial.run(`${event.to}|${event.from}`, job.data.order, () =>
+          turns.runTurn(bot, network, event, record.id),
+        )
+        sent = turn.sent
+        await turn.replies
+      }
+      await store.messages.markHandled(record.id)
     } catch (error) {
-      await store.messages.markFailed(record.id, {
-        error: (error as Error).message,
-        attempts: job.attemptsMade + 1,
-      })
+      // The turn ran but what follows failed (the database or Redis is down):
+      // keep what the bot sent with the job, for the next attempt.
+      if (sent && !journaled) {
+        await job.updateData({ ...job.data, turn: { replies: sent } }).catch((err: unknown) => {
+          log.warn(
+            { err, id: record.id },
+            'could not keep the turn with its job; it will run again',
+          )
+        })
+      }
+      await store.messages
+        .markFailed(record.id, {
+          error: (error as Error).message,
+          attempts: job.attemptsMade + 1,
+        })
+        .catch((err: unknown) =>
+          log.warn({ err, id: record.id }, 'could not mark a message failed'),
+        )
       throw error
     }
-    await store.messages.markHandled(record.id)
-    return { id: record.id, bot: bot.name }
+    return { id: record.id, bot: bot.name, ...(journaled && { replayed: true }) }
   }
 
   /**

@@ -382,6 +382,13 @@ class PostgresExecutor implements StatementExecutor {
       return
     }
     let broken: unknown
+    // A connection lost while checked out is an 'error' event on the client
+    // (pg's pool only listens on idle ones): unheard, it would end the
+    // process. The query in flight rejects anyway; this only keeps the event.
+    const onError = (error: Error) => {
+      broken ??= error
+    }
+    client.on('error', onError)
     const start = performance.now()
     try {
       if (batch.length === 1) {
@@ -425,7 +432,9 @@ class PostgresExecutor implements StatementExecutor {
       }
     } finally {
       this.stats.writes += batch.length
-      client.release(broken instanceof Error && isStoreUnavailable(broken) ? broken : undefined)
+      client.off('error', onError)
+      // A client whose connection is broken is destroyed, not returned to the pool.
+      client.release(broken instanceof Error ? broken : undefined)
       const ms = performance.now() - start
       if (ms > SLOW_QUERY_MS) {
         logger.logQuerySlow(Math.round(ms), `${batch.length} statement(s): ${batch[0]?.sql}`)

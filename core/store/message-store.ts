@@ -52,6 +52,8 @@ export interface ListMessagesOptions {
   status?: MessageStatus
   direction?: MessageDirection
   network?: string
+  /** Only records whose last error starts with this text. */
+  errorPrefix?: string
   /** @defaultValue 50 (at most 1000) */
   limit?: number
 }
@@ -340,6 +342,10 @@ export function createMessageStore(
       }
       if (options.network !== undefined)
         qb.andWhere('m.network = :network', { network: options.network })
+      if (options.errorPrefix !== undefined) {
+        const literal = options.errorPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)
+        qb.andWhere("m.error LIKE :prefix ESCAPE '\\'", { prefix: `${literal}%` })
+      }
       return qb
         .orderBy('m.createdAt', 'DESC')
         .addOrderBy('m.id', 'DESC')

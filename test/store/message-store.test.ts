@@ -398,6 +398,23 @@ eachBackend(
       [sip.record.id],
     )
     t.equal((await store.messages.list()).length, 7, 'default limit 50')
+    // By the start of the last error, taken literally (% and _ are not wildcards).
+    await store.messages.markAttempt(ids[0] as string, {
+      attempts: 0,
+      error: 'queue unavailable: x',
+    })
+    await store.messages.markAttempt(ids[2] as string, { attempts: 1, error: 'queue_unavailable%' })
+    t.same(
+      (await store.messages.list({ errorPrefix: 'queue unavailable', limit: 10 })).map((m) => m.id),
+      [ids[0]],
+    )
+    t.same(
+      (await store.messages.list({ errorPrefix: 'queue_unavailable%', limit: 10 })).map(
+        (m) => m.id,
+      ),
+      [ids[2]],
+    )
+    t.same(await store.messages.list({ errorPrefix: 'queue%', limit: 10 }), [])
     t.equal(
       (await store.messages.list({ status: 'queued', direction: 'out', network: 'xmpp' })).length,
       3,
