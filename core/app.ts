@@ -35,7 +35,7 @@ import { PresenceService } from './presence/service.js'
 import { createInboundSink } from './queue/inbound.js'
 import { createOutboundSink, type OutboundSink } from './queue/outbound.js'
 import { Outbox } from './queue/outbox.js'
-import { Queues } from './queue/queues.js'
+import { Queues, type TurnReply } from './queue/queues.js'
 import { Workers } from './queue/workers.js'
 import { openStore, type Store } from './store/store.js'
 
@@ -258,12 +258,14 @@ export async function buildApp(
       outbox,
     )
     app.decorate('outbound', outbound)
+    // A bot reply, recorded and queued; its id makes a replayed one the same record and job.
+    const enqueueReply = async (reply: TurnReply) => {
+      await outbound({ ...reply, dedupKey: `reply-${reply.id}` })
+    }
     const adapter = new FederationAdapter({
       log: app.log,
       turnTimeoutMs: config.queues.botTurnTimeoutMs,
-      enqueueReply: async (reply) => {
-        await outbound({ ...reply, dedupKey: `reply-${reply.id}` })
-      },
+      enqueueReply,
       contactAction: (action) => {
         if (!contactTurns) throw parleyError('PARLEY_ERR_INTERNAL', 'contacts not ready')
         return contactTurns.contactAction(action)
@@ -290,7 +292,7 @@ export async function buildApp(
         runTurn: (bot, network, event, recordId) =>
           adapter.processMessage(bot, network, event, recordId),
         requeue: async (replies) => {
-          for (const reply of replies) await outbound({ ...reply, dedupKey: `reply-${reply.id}` })
+          for (const reply of replies) await enqueueReply(reply)
         },
       },
       log: app.log,

@@ -116,6 +116,8 @@ export class NetworkLeases {
   private ticking: Promise<void> | undefined
   private readonly margin: number
   private readonly channel: string
+  /** An owned network's status changes are published (publishStatus skips the others). */
+  private readonly onStatus = (network: string) => void this.publishStatus(network)
 
   constructor(private readonly settings: LeaseSettings) {
     // Redis expires keys by its own clock; a small margin covers the time a
@@ -131,9 +133,6 @@ export class NetworkLeases {
   /** Registers a network; it is contended for from `start()` on. */
   add(network: string, handlers: LeaseHandlers): void {
     this.entries.set(network, { network, handlers, transitions: Promise.resolve() })
-    this.settings.registry.on('status', (name) => {
-      if (name === network) void this.publishStatus(network)
-    })
   }
 
   /**
@@ -142,6 +141,7 @@ export class NetworkLeases {
    * `acquired` handler (so a lone process starts its networks as before).
    */
   async start(): Promise<void> {
+    this.settings.registry.on('status', this.onStatus)
     await this.follow().catch((err: unknown) =>
       this.settings.log.warn({ err }, 'cannot follow network status from other processes'),
     )
@@ -170,6 +170,7 @@ export class NetworkLeases {
     if (this.closed) return
     this.closed = true
     clearInterval(this.timer)
+    this.settings.registry.off('status', this.onStatus)
     await this.ticking
     const releases = [...this.entries.values()].map(async (entry) => {
       const held = entry.held

@@ -1,10 +1,12 @@
 import type { Redis } from 'ioredis'
 
 /**
- * A store for `@fastify/rate-limit` whose counters live in Redis, shared by
- * every host process, without a Redis round trip on every request.
+ * Rate-limit counters in Redis, shared by every host process, without a
+ * Redis round trip on every request. Its `incr` has the store interface of
+ * `@fastify/rate-limit` (whose plugin first used it); the auth hook calls it
+ * now (rate-limit.ts).
  *
- * The plugin's own Redis store runs a script per request; on the presence
+ * That plugin's own Redis store runs a script per request; on the presence
  * read path (bench/presence) that round trip cost more than the read itself.
  * Here each counter is a Redis key holding the window's count (INCRBY, with
  * the window as its expiry, set by the first increment, as the plugin's
@@ -18,8 +20,8 @@ import type { Redis } from 'ioredis'
  * processes counted in their last `syncMs`; that is the price of not
  * asking Redis each time, and it cannot carry a key past the limit by more
  * than the other processes' traffic in one interval, within `headroom`.
- * Redis unavailable: the error goes to the plugin (`skipOnError` decides),
- * and counts not sent are kept for the next try.
+ * Redis unavailable: the error goes to the caller (rate-limit.ts lets the
+ * request pass), and counts not sent are kept for the next try.
  */
 
 const SCRIPT = `
@@ -93,7 +95,7 @@ export function sharedCounterStore(options: SharedCounterOptions) {
       const by = counter.pending
       counter.pending = 0
       send(key, by, counter.window).catch(() => {
-        // Kept for the next try; the plugin hears of Redis trouble on the exact path.
+        // Kept for the next try; the caller hears of Redis trouble on the exact path.
         counter.pending += by
         schedule()
       })

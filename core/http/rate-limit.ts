@@ -2,7 +2,7 @@ import { normalizeIP } from '@fastify/rate-limit'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { parleyError } from '../contract/index.js'
 
-/** A counter store for `@fastify/rate-limit` (e.g. rate-limit-store.ts): `incr` may call back at once. */
+/** A counter store with `@fastify/rate-limit`'s store interface (rate-limit-store.ts): `incr` may call back at once. */
 export interface CounterStore {
   incr(
     key: string,

@@ -110,8 +110,6 @@ export class Workers {
   private readonly closing = new AbortController()
   private inbound: Worker<InboundJob> | undefined
   private readonly onStatus: (name: string) => void
-  /** Outbound workers whose loop was started (they start when this process first owns the network). */
-  private readonly running = new Set<string>()
 
   constructor(private readonly deps: WorkerDeps) {
     this.onStatus = (name) => this.sync(name)
@@ -212,16 +210,17 @@ export class Workers {
   sync(network: string): void {
     const worker = this.outbound.get(network)
     if (!worker || this.closing.signal.aborted) return
+    // An outbound loop first starts when this process owns the network and it
+    // is online; a paused one (its loop may have ended) is resumed, not run.
     if (this.sendsFor(network)) {
-      if (!this.running.has(network)) {
-        this.running.add(network)
+      if (worker.isPaused()) void worker.resume()
+      else if (!worker.isRunning())
         worker
           .run()
           .catch((err: unknown) =>
             this.deps.log.error({ queue: network, err }, 'outbound worker stopped'),
           )
-      } else if (worker.isPaused()) worker.resume()
-    } else if (this.running.has(network) && !worker.isPaused()) {
+    } else if (worker.isRunning() && !worker.isPaused()) {
       void worker.pause(true)
     }
   }
